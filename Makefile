@@ -1,0 +1,33 @@
+# One command to set up and run the pipeline, one to set up and run the tests (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup repro test lint bench lock
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed            ## create .venv with the locked versions
+
+repro: setup                         ## run the whole DVC pipeline (download -> report)
+	dvc repro
+
+test: setup                          ## the test suite, as CI runs it
+	python -m pytest -q
+
+lint: setup
+	ruff check .
+
+bench: setup                         ## benchmarks/ (see benchmarks/README.md)
+	python -m benchmarks.tokenizer_throughput
+	python -m benchmarks.kim_cnn_throughput
+
+lock: setup                          ## refresh requirements.lock from the current environment
+	{ echo '# Exact versions for a reproducible install: pip install -c requirements.lock -e ".[dev]"'; \
+	  echo '# Regenerate after changing pyproject.toml: make lock'; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -iE '^(pip|setuptools|wheel)=='; } > requirements.lock

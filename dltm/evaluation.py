@@ -1,0 +1,77 @@
+"""Classification metrics and the pictures that go with them (confusion matrix, training curves)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dltm.io import atomic_path
+
+
+def classification_metrics(y_true, y_pred, class_names: list[str]) -> dict[str, float]:
+    """Accuracy, and precision / recall / F1 / support per class and macro-averaged."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    y_true = np.asarray(y_true).astype(int).ravel()
+    y_pred = np.asarray(y_pred).astype(int).ravel()
+    labels = list(range(len(class_names)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    out: dict[str, float] = {"accuracy": float(accuracy_score(y_true, y_pred)), "n_examples": int(len(y_true))}
+    for i, name in enumerate(class_names):
+        out[f"precision_{name}"] = float(p[i])
+        out[f"recall_{name}"] = float(r[i])
+        out[f"f1_{name}"] = float(f[i])
+        out[f"support_{name}"] = int(s[i])
+    mp, mr, mf, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro",
+                                                    zero_division=0)
+    out.update(precision_macro=float(mp), recall_macro=float(mr), f1_macro=float(mf))
+    return out
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_matrix_png(y_true, y_pred, class_names: list[str], path: str | os.PathLike, title: str) -> Path:
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4 + 0.4 * len(class_names), 3.6 + 0.4 * len(class_names)))
+    ConfusionMatrixDisplay.from_predictions(
+        np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int),
+        labels=list(range(len(class_names))), display_labels=class_names, ax=ax, colorbar=False, cmap="Blues",
+    )
+    ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def history_png(history: dict[str, list[float]], path: str | os.PathLike, title: str) -> Path:
+    """Loss and accuracy per epoch, train beside validation."""
+    plt = _pyplot()
+    keys = [k for k in history if not k.startswith("val_")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        epochs = np.arange(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], marker="o", label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,103 @@
+"""The task registry: every task id of TASKS.md, the chapter module that implements it, and what to beat.
+
+A chapter module in ``pipelines/`` lists its tasks in a module-level ``TASKS`` tuple. The generic stages
+(``stages/train.py``, ``stages/evaluate.py``, ``stages/report.py``) find a task here by id and call its
+``train`` and ``evaluate`` functions with a :class:`Context`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dltm.params import RunSettings
+    from dltm.tracking import Tracker
+
+CHAPTER_MODULES = ("pipelines.ch07_text_cnn",)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A number to set beside ours: the book's, or a published one, with where it comes from."""
+
+    value: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    section: str
+    """The book section it implements, e.g. '7.3.1-7.3.2 (lines 3418-3639)'."""
+    title: str
+    dataset: str | None
+    """A registry id (dltm.datasets), or None when the data is written in the code, as in the book."""
+    metric: str
+    """The key of metrics/<task>.json that the report shows."""
+    train: Callable[[Context], dict[str, Any]]
+    evaluate: Callable[[Context], dict[str, Any]]
+    reference: Reference | None = None
+    """The book's value, or the published one, for ``metric``."""
+    notes: str = ""
+    chapter: str = field(default="")
+
+    @property
+    def experiment(self) -> str:
+        """The MLflow experiment: the chapter module's name."""
+        return self.chapter.rsplit(".", 1)[-1]
+
+
+@dataclass
+class Context:
+    """What a task's train/evaluate functions get: its params, the run settings, where to write, a tracker."""
+
+    task: Task
+    params: dict[str, Any]
+    run: RunSettings
+    tracker: Tracker
+    root: Path = Path(".")
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "models" / self.task.id
+
+    @property
+    def train_dir(self) -> Path:
+        """plots/<task>/train/: what training shows (history.csv for ``dvc plots``, history.png)."""
+        return self.root / "plots" / self.task.id / "train"
+
+    @property
+    def eval_dir(self) -> Path:
+        """plots/<task>/eval/: what evaluation shows (confusion_matrix.png, sample outputs)."""
+        return self.root / "plots" / self.task.id / "eval"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.root / "metrics" / f"{self.task.id}.json"
+
+    def prepared(self, dataset: str) -> Path:
+        return self.root / "data" / "prepared" / dataset
+
+
+def all_tasks() -> dict[str, Task]:
+    tasks: dict[str, Task] = {}
+    for name in CHAPTER_MODULES:
+        module = importlib.import_module(name)
+        for task in module.TASKS:
+            if task.id in tasks:
+                raise ValueError(f"task id {task.id} is defined twice ({name})")
+            object.__setattr__(task, "chapter", name)
+            tasks[task.id] = task
+    return tasks
+
+
+def get(task_id: str) -> Task:
+    tasks = all_tasks()
+    try:
+        return tasks[task_id]
+    except KeyError:
+        raise KeyError(f"unknown task {task_id!r}; known: {', '.join(sorted(tasks))}") from None

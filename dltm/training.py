@@ -1,0 +1,175 @@
+"""One training loop and one evaluation for the book's Keras classifiers.
+
+A chapter module supplies the data (:class:`ClassifierData`) and a model builder; this module does the rest
+the same way for every task: tf.data input, the strategy scope, per-epoch history (``plots/<task>/
+history.csv`` for ``dvc plots``, and MLflow), the ``.keras`` model and the tokenizer saved atomically into
+``models/<task>/``, then metrics and a confusion matrix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dltm import runtime
+from dltm.evaluation import classification_metrics, confusion_matrix_png, history_png
+from dltm.io import atomic_path, write_json
+from dltm.tasks import Context
+from dltm.text import Tokenizer
+
+MODEL_FILE = "model.keras"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass
+class ClassifierData:
+    """Encoded inputs and integer labels for the training and test splits of one task."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    tokenizer: Tokenizer | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    """Shapes and sizes the model builder needs (doc_length, vocab_size, ...)."""
+
+    @property
+    def binary(self) -> bool:
+        return len(self.class_names) == 2
+
+
+def make_dataset(x, y, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """The tf.data pipeline every task trains from: (shuffle) -> batch -> prefetch."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def optimizer(name: str, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
+    config = {} if learning_rate is None else {"learning_rate": float(learning_rate)}
+    try:
+        return keras.optimizers.get({"class_name": name, "config": config})
+    except ValueError:
+        raise ValueError(f"params.yaml: unknown optimizer {name!r} (try adam, nadam, sgd, rmsprop, adadelta)") \
+            from None
+
+
+def model_summary(model: keras.Model) -> str:
+    buf = io.StringIO()
+    model.summary(print_fn=lambda line, **_: buf.write(line + "\n"))
+    return buf.getvalue()
+
+
+def write_history_csv(history: dict[str, list[float]], path: Path) -> None:
+    keys = list(history)
+    with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch", *keys])
+        for i in range(len(history[keys[0]]) if keys else 0):
+            w.writerow([i + 1, *(f"{history[k][i]:.6g}" for k in keys)])
+
+
+def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[ClassifierData], keras.Model], *,
+                     epochs: int, batch_size: int, optimizer_name: str = "adam",
+                     learning_rate: float | None = None, validate: bool = True) -> dict[str, Any]:
+    """Fit ``build(data)`` on the training split, save it, log it. Returns what ``run.json`` records."""
+    run = ctx.run
+    strategy = runtime.setup(run)
+    n_train = run.cap_train(len(data.x_train))
+    x_train, y_train = data.x_train[:n_train], data.y_train[:n_train]
+    n_val = run.cap_eval(len(data.x_test))
+    epochs = run.epochs(epochs)
+
+    with strategy.scope():
+        model = build(data)
+        loss = "binary_crossentropy" if data.binary else "sparse_categorical_crossentropy"
+        model.compile(optimizer=optimizer(optimizer_name, learning_rate), loss=loss, metrics=["accuracy"])
+    summary = model_summary(model)
+    print(summary)
+
+    global_batch = batch_size * strategy.num_replicas_in_sync
+    train_ds = make_dataset(x_train, y_train, global_batch, shuffle_seed=run.seed)
+    val_ds = make_dataset(data.x_test[:n_val], data.y_test[:n_val], global_batch) if validate else None
+    from dltm.tracking import epoch_logger
+
+    start = time.perf_counter()
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2,
+                     callbacks=[epoch_logger(ctx.tracker)])
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+
+    # DVC outputs first: the model folder in one rename, then the curves.
+    with atomic_path(ctx.model_dir) as tmp:
+        tmp.mkdir(parents=True)
+        model.save(tmp / MODEL_FILE)
+        if data.tokenizer is not None:
+            (tmp / TOKENIZER_FILE).write_text(data.tokenizer.to_json(), encoding="utf-8")
+        write_json(tmp / "data_info.json", {"class_names": data.class_names, **data.info})
+        (tmp / "summary.txt").write_text(summary, encoding="utf-8")
+    write_history_csv(history, ctx.train_dir / "history.csv")
+    history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
+
+    tr = ctx.tracker
+    tr.log_metrics({"train_seconds": seconds, "train_examples_per_second": n_train * epochs / seconds})
+    tr.log_text(summary, "model_summary.txt")
+    tr.log_artifact(ctx.model_dir / MODEL_FILE, "model")
+    if data.tokenizer is not None:
+        tr.log_artifact(ctx.model_dir / TOKENIZER_FILE, "model")
+    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
+    tr.log_artifact(ctx.train_dir / "history.png", "plots")
+    return {
+        "train_examples": int(n_train),
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "train_seconds": round(seconds, 3),
+        "params": int(model.count_params()),
+    }
+
+
+def load_model(ctx: Context) -> keras.Model:
+    path = ctx.model_dir / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro train@{ctx.task.id}` first")
+    return keras.models.load_model(path)
+
+
+def predict_labels(model: keras.Model, x: np.ndarray, binary: bool, batch_size: int = 256) -> tuple:
+    probs = model.predict(make_dataset(x, np.zeros(len(x)), batch_size), verbose=0)
+    probs = np.asarray(probs, dtype=np.float32)
+    if binary:
+        probs = probs.reshape(-1)
+        return probs, (probs > 0.5).astype(int)
+    return probs, probs.argmax(axis=-1)
+
+
+def evaluate_classifier(ctx: Context, data: ClassifierData,
+                        extra: Callable[[keras.Model], dict[str, float]] | None = None) -> dict[str, Any]:
+    """Metrics on the test split (capped by run.max_eval_examples), written to metrics/<task>.json."""
+    runtime.seed_everything(ctx.run.seed)
+    model = load_model(ctx)
+    n = ctx.run.cap_eval(len(data.x_test))
+    x, y = data.x_test[:n], data.y_test[:n]
+    scores = model.evaluate(make_dataset(x, y, 256), verbose=0, return_dict=True)
+    _, y_pred = predict_labels(model, x, data.binary)
+    metrics: dict[str, Any] = {"loss": float(scores["loss"])}
+    metrics.update(classification_metrics(y, y_pred, data.class_names))
+    if extra is not None:
+        metrics.update(extra(model))
+    png = confusion_matrix_png(y, y_pred, data.class_names, ctx.eval_dir / "confusion_matrix.png",
+                               f"{ctx.task.id} (n={n}, accuracy {metrics['accuracy']:.3f})")
+    write_json(ctx.metrics_file, metrics)
+    ctx.tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
+    ctx.tracker.log_artifact(png, "plots")
+    ctx.tracker.log_artifact(ctx.metrics_file, "metrics")
+    return metrics
