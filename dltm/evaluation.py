@@ -39,6 +39,15 @@ def _pyplot():
     return plt
 
 
+def save_png(fig, path: str | os.PathLike) -> Path:
+    """Write a matplotlib figure atomically and close it."""
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    _pyplot().close(fig)
+    return Path(path)
+
+
 def confusion_matrix_png(y_true, y_pred, class_names: list[str], path: str | os.PathLike, title: str) -> Path:
     from sklearn.metrics import ConfusionMatrixDisplay
 
@@ -49,11 +58,7 @@ def confusion_matrix_png(y_true, y_pred, class_names: list[str], path: str | os.
         labels=list(range(len(class_names))), display_labels=class_names, ax=ax, colorbar=False, cmap="Blues",
     )
     ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def history_png(history: dict[str, list[float]], path: str | os.PathLike, title: str) -> Path:
@@ -70,8 +75,4 @@ def history_png(history: dict[str, list[float]], path: str | os.PathLike, title:
         ax.set_ylabel(key)
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)

@@ -104,7 +104,7 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
     from dltm.tracking import epoch_logger
 
     start = time.perf_counter()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2,
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2, shuffle=False,
                      callbacks=[epoch_logger(ctx.tracker)])
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}

@@ -147,6 +147,20 @@ def mr_data(ctx: Context, vocab_size: int) -> ClassifierData:
                           info={"vocab_size": vocab_size, "doc_length": int(mr.x.shape[1])})
 
 
+def train_on_mr(ctx: Context, build, settings: dict[str, Any]) -> dict[str, Any]:
+    """Train ``build(doc_length, **settings)`` on the book's MR split with the task's fit settings."""
+    p, where = ctx.params, ctx.task.id
+    return train_classifier(
+        ctx, mr_data(ctx, settings["vocab_size"]), lambda d: build(d.info["doc_length"], **settings),
+        epochs=require(p, "epochs", int, where), batch_size=require(p, "batch_size", int, where),
+        optimizer_name=require(p, "optimizer", str, where), learning_rate=p.get("learning_rate"),
+    )
+
+
+def evaluate_on_mr(ctx: Context) -> dict[str, Any]:
+    return evaluate_classifier(ctx, mr_data(ctx, require(ctx.params, "vocab_size", int, ctx.task.id)))
+
+
 # 7.3.1-7.3.2 Kim's CNN (lines 3418-3639). The book's code uses 10 filters per region size; Kim used 100.
 
 
@@ -191,18 +205,7 @@ def kim_cnn_settings(p: dict[str, Any], where: str = "ch07_kim_cnn") -> dict[str
 
 
 def train_kim_cnn(ctx: Context) -> dict[str, Any]:
-    p, where = ctx.params, ctx.task.id
-    s = kim_cnn_settings(p, where)
-    data = mr_data(ctx, s["vocab_size"])
-    return train_classifier(
-        ctx, data, lambda d: build_kim_cnn(d.info["doc_length"], **s),
-        epochs=require(p, "epochs", int, where), batch_size=require(p, "batch_size", int, where),
-        optimizer_name=require(p, "optimizer", str, where), learning_rate=p.get("learning_rate"),
-    )
-
-
-def evaluate_kim_cnn(ctx: Context) -> dict[str, Any]:
-    return evaluate_classifier(ctx, mr_data(ctx, require(ctx.params, "vocab_size", int, ctx.task.id)))
+    return train_on_mr(ctx, build_kim_cnn, kim_cnn_settings(ctx.params, ctx.task.id))
 
 
 # 7.3.4 The 1-D CNN (lines 3832-3923): Keras' imdb_cnn example applied to MR.
@@ -230,18 +233,7 @@ def cnn1d_settings(p: dict[str, Any], where: str = "ch07_cnn1d") -> dict[str, An
 
 
 def train_cnn1d(ctx: Context) -> dict[str, Any]:
-    p, where = ctx.params, ctx.task.id
-    s = cnn1d_settings(p, where)
-    data = mr_data(ctx, s["vocab_size"])
-    return train_classifier(
-        ctx, data, lambda d: build_cnn1d(d.info["doc_length"], **s),
-        epochs=require(p, "epochs", int, where), batch_size=require(p, "batch_size", int, where),
-        optimizer_name=require(p, "optimizer", str, where), learning_rate=p.get("learning_rate"),
-    )
-
-
-def evaluate_cnn1d(ctx: Context) -> dict[str, Any]:
-    return evaluate_classifier(ctx, mr_data(ctx, require(ctx.params, "vocab_size", int, ctx.task.id)))
+    return train_on_mr(ctx, build_cnn1d, cnn1d_settings(ctx.params, ctx.task.id))
 
 
 TASKS = (
@@ -255,11 +247,11 @@ TASKS = (
                    "0.4786 and 0.5547"),
          notes="accuracy on the ten training documents, as in the book"),
     Task("ch07_kim_cnn", "7.3.1-7.3.2 (lines 3418-3639)", "Kim's CNN, rand variant, on MR (holdout)", "mr",
-         "accuracy", train_kim_cnn, evaluate_kim_cnn,
+         "accuracy", train_kim_cnn, evaluate_on_mr,
          Reference(0.761, "Kim 2014, table 2, CNN-rand on MR (100 filters, 10-fold CV)"),
          notes="the book's holdout (seed-10 permutation, last 1000 as dev)"),
     Task("ch07_cnn1d", "7.3.4 (lines 3832-3923)", "1-D CNN (Keras imdb_cnn) on MR (holdout)", "mr",
-         "accuracy", train_cnn1d, evaluate_cnn1d,
+         "accuracy", train_cnn1d, evaluate_on_mr,
          Reference(None, "the book prints no number; Keras' imdb_cnn reached ~0.89 on IMDB"),
          notes="the book's holdout (seed-10 permutation, last 1000 as dev)"),
 )

@@ -33,14 +33,18 @@ def provenance_tags(task: tasks.Task, run: P.RunSettings, stage: str) -> dict[st
     return tags
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("task")
+def task_from_argv(argv: list[str] | None, doc: str) -> tuple[tasks.Task, P.RunSettings, dict]:
+    """Parse ``<task id>`` and read its params section and the run settings."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("task", help="a task id of TASKS.md, e.g. ch07_kim_cnn")
     args = ap.parse_args(argv)
     params = P.load()
-    run = P.RunSettings.from_params(params)
     task = tasks.get(args.task)
-    task_params = P.section(params, task.id)
+    return task, P.RunSettings.from_params(params), P.section(params, task.id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    task, run, task_params = task_from_argv(argv, __doc__)
     with Tracker(task.experiment, task.id, tags=provenance_tags(task, run, "train")) as tracker:
         tracker.log_params({"run": asdict(run), task.id: task_params})
         ctx = tasks.Context(task, task_params, run, tracker)

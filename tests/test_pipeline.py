@@ -1,0 +1,157 @@
+"""End to end: the real DVC pipeline in a copy of the repository, then MLflow and `dvc status` checked.
+
+The synthetic run always happens (tiny MR-format files served through the mirror option); the real-data run
+needs the dataset mirror and trains the MR tasks on the full data with one epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dltm.datasets import sha256_file
+
+from .conftest import MIRROR, REPO, needs_mirror, synthetic_mr
+
+pytestmark = pytest.mark.slow
+TASKS = ["ch07_tokenizer_demo", "ch07_simple_classifier", "ch07_kim_cnn", "ch07_cnn1d"]
+SKIP = ("dvc.lock", "metrics/", "reports/", "plots/", "mlflow.db")
+
+
+def sh(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-4000:]}")
+    return proc
+
+
+def make_workspace(root: Path, env: dict[str, str]) -> Path:
+    """A fresh git + DVC checkout of the repository's files, without any recorded results."""
+    ws = root / "repo"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    for rel in listed:
+        if rel.startswith(SKIP) or not (REPO / rel).is_file():
+            continue
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, ws / rel)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
+        sh(["git", *args], ws, env)
+    return ws
+
+
+def base_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
+    env.pop("DLTM_EXPECTED_SHA256", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    files = synthetic_mr(tmp / "mirror" / "mr", n_per_class=150)
+    (tmp / "sums.json").write_text(json.dumps({"mr": {n: sha256_file(p) for n, p in files.items()}}))
+    env = base_env(tmp) | {"DLTM_DATA_MIRROR": str(tmp / "mirror"), "DLTM_EXPECTED_SHA256": str(tmp / "sums.json")}
+    ws = make_workspace(tmp, env)
+    sh(["dvc", "exp", "run", "-S", "prepare.mr.dev_size=60", "-S", "prepare.mr.cv_folds=5", "-S", "run.max_epochs=2",
+        "-S", "ch07_kim_cnn.filter_nums=4"], ws, env)
+    return ws, env, tmp, files
+
+
+def test_pipeline_writes_every_output(synthetic):
+    ws, env, _, _ = synthetic
+    for task in TASKS:
+        assert (ws / "metrics" / f"{task}.json").is_file(), task
+        assert (ws / "models" / task / "run.json").is_file(), task
+    assert json.loads((ws / "metrics" / "ch07_tokenizer_demo.json").read_text())["word_index_matches_book"] == 1.0
+    kim = json.loads((ws / "metrics" / "ch07_kim_cnn.json").read_text())
+    assert kim["n_examples"] == 60 and 0.0 <= kim["accuracy"] <= 1.0
+    assert {"precision_pos", "recall_neg", "f1_macro", "loss"} <= set(kim)
+    history = (ws / "plots" / "ch07_kim_cnn" / "train" / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and len(history) == 3  # header + run.max_epochs=2
+    assert (ws / "plots" / "ch07_kim_cnn" / "eval" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    report = (ws / "reports" / "results.md").read_text()
+    for task in TASKS:
+        assert f"| {task} |" in report
+    assert "max_epochs=2" in report
+    shown = json.loads(sh(["dvc", "metrics", "show", "--json"], ws, env).stdout)
+    assert json.dumps(shown).count("ch07_kim_cnn.json") >= 1
+    sh(["dvc", "plots", "show", "-o", str(ws / "dvc_plots")], ws, env)
+    assert (ws / "dvc_plots" / "index.html").is_file()
+
+
+def test_mlflow_has_one_run_per_task_with_everything(synthetic):
+    import mlflow
+
+    ws, env, tmp, files = synthetic
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("ch07_text_cnn")
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    assert set(runs) == set(TASKS)
+    assert all(r.info.status == "FINISHED" for r in runs.values())
+    kim = runs["ch07_kim_cnn"]
+    assert kim.data.params["ch07_kim_cnn.filter_nums"] == "4" and kim.data.params["run.max_epochs"] == "2"
+    assert kim.data.params["run.seed"] == "1"
+    assert 0.0 <= kim.data.metrics["test_accuracy"] <= 1.0 and "test_f1_pos" in kim.data.metrics
+    assert len(client.get_metric_history(kim.info.run_id, "val_loss")) == 2
+    head = sh(["git", "rev-parse", "HEAD"], ws, env).stdout.strip()
+    tags = kim.data.tags
+    assert tags["git_commit"] == head and tags["dvc_stage.train"] == "train@ch07_kim_cnn"
+    assert tags["dataset_sha256.rt-polarity.pos"] == sha256_file(files["rt-polarity.pos"]) and tags["seed"] == "1"
+    artifacts = {a.path for a in client.list_artifacts(kim.info.run_id)}
+    assert {"model", "plots", "metrics", "model_summary.txt"} <= artifacts
+    assert "model/model.keras" in {a.path for a in client.list_artifacts(kim.info.run_id, "model")}
+    assert "plots/confusion_matrix.png" in {a.path for a in client.list_artifacts(kim.info.run_id, "plots")}
+    run_json = json.loads((ws / "models" / "ch07_kim_cnn" / "run.json").read_text())
+    assert run_json["mlflow_run_id"] == kim.info.run_id
+
+
+def test_changing_one_task_param_invalidates_only_that_task(synthetic):
+    ws, env, _, _ = synthetic
+    assert "up to date" in sh(["dvc", "status"], ws, env).stdout
+    params = ws / "params.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original.replace("  filters: 250\n", "  filters: 64\n"))
+        status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout)
+        assert set(status) == {"train@ch07_cnn1d", "evaluate@ch07_cnn1d"}
+        params.write_text(original.replace("  seed: 1\n", "  seed: 2\n"))
+        status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout)
+        assert {s for s in status if s.startswith("train@")} == {f"train@{t}" for t in TASKS}
+        assert not any(s.startswith(("download", "prepare")) for s in status)
+    finally:
+        params.write_text(original)
+
+
+def test_unreachable_tracking_server_still_completes_training(synthetic):
+    ws, env, _, _ = synthetic
+    bad = env | {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    proc = sh([sys.executable, "-m", "stages.train", "ch07_simple_classifier"], ws, bad)
+    assert "MLflow: not everything was logged" in proc.stderr
+    run_json = json.loads((ws / "models" / "ch07_simple_classifier" / "run.json").read_text())
+    assert run_json["mlflow_run_id"] is None
+    assert (ws / "models" / "ch07_simple_classifier" / "model.keras").is_file()
+    sh([sys.executable, "-m", "stages.evaluate", "ch07_simple_classifier"], ws, bad)
+
+
+@needs_mirror
+@pytest.mark.realdata
+def test_mr_tasks_on_the_real_data_with_one_epoch(tmp_path):
+    env = base_env(tmp_path) | {"DLTM_DATA_MIRROR": str(MIRROR)}
+    ws = make_workspace(tmp_path, env)
+    sh(["dvc", "exp", "run", "-S", "run.max_epochs=1"], ws, env)
+    prepared = json.loads((ws / "data" / "prepared" / "mr" / "info.json").read_text())
+    assert prepared["examples"] == 10662 and prepared["train"] == 9662 and prepared["dev"] == 1000
+    for task in ("ch07_kim_cnn", "ch07_cnn1d"):
+        m = json.loads((ws / "metrics" / f"{task}.json").read_text())
+        assert m["n_examples"] == 1000
+        assert m["accuracy"] > 0.6, (task, m["accuracy"])  # one epoch on MR is well above chance
