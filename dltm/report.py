@@ -50,6 +50,7 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     notes = ["", "## Notes", ""]
+    pictures = ["", "## Pictures", ""]
     for task in tasks:
         mfile = root / "metrics" / f"{task.id}.json"
         rfile = root / "models" / task.id / "run.json"
@@ -75,4 +76,8 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
         )
         if task.notes:
             notes.append(f"- **{task.id}**: {task.notes}.")
-    return "\n".join(lines + provenance + notes) + "\n"
+        pngs = sorted((root / "plots" / task.id).glob("*/*.png"))
+        if pngs:
+            links = ", ".join(f"[{p.stem.replace('_', ' ')}](../{p.relative_to(root).as_posix()})" for p in pngs)
+            pictures.append(f"- **{task.id}**: {links}")
+    return "\n".join(lines + provenance + notes + (pictures if len(pictures) > 3 else [])) + "\n"
