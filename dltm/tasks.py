@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,11 @@ class Task:
     reference: Reference | None = None
     """The book's value, or the published one, for ``metric``."""
     notes: str = ""
-    chapter: str = field(default="")
+
+    @property
+    def chapter(self) -> str:
+        """The chapter module that implements the task, e.g. 'pipelines.ch07_text_cnn'."""
+        return self.train.__module__
 
     @property
     def experiment(self) -> str:
@@ -90,7 +94,6 @@ def all_tasks() -> dict[str, Task]:
         for task in module.TASKS:
             if task.id in tasks:
                 raise ValueError(f"task id {task.id} is defined twice ({name})")
-            object.__setattr__(task, "chapter", name)
             tasks[task.id] = task
     return tasks
 
