@@ -23,8 +23,10 @@ import tensorflow as tf
 from dltm import runtime
 from dltm.evaluation import classification_metrics, confusion_matrix_png, history_png
 from dltm.io import atomic_path, write_json
+from dltm.params import ParamError, require
 from dltm.tasks import Context
 from dltm.text import Tokenizer
+from dltm.tracking import epoch_logger
 
 MODEL_FILE = "model.keras"
 TOKENIZER_FILE = "tokenizer.json"
@@ -80,34 +82,83 @@ def write_history_csv(history: dict[str, list[float]], path: Path) -> None:
             w.writerow([i + 1, *(f"{history[k][i]:.6g}" for k in keys)])
 
 
-def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[ClassifierData], keras.Model], *,
-                     epochs: int, batch_size: int, optimizer_name: str = "adam",
-                     learning_rate: float | None = None, validate: bool = True) -> dict[str, Any]:
-    """Fit ``build(data)`` on the training split, save it, log it. Returns what ``run.json`` records."""
+@dataclass(frozen=True)
+class FitSettings:
+    """How a task fits: read from its params section. The defaults are Keras' and the book's."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str = "adam"
+    learning_rate: float | None = None
+    validation_split: float = 0.0
+    """Hold out this last fraction of the training split for validation (Keras' validation_split)."""
+    early_stopping_patience: int = 0
+    """> 0: stop when validation accuracy has not improved for this many epochs, keep the best weights.
+    Needs validation_split > 0: stopping on the test split would leak it into the model."""
+
+    @classmethod
+    def from_params(cls, p: dict[str, Any], where: str) -> FitSettings:
+        s = cls(
+            epochs=require(p, "epochs", int, where),
+            batch_size=require(p, "batch_size", int, where),
+            optimizer=require(p, "optimizer", str, where),
+            learning_rate=None if p.get("learning_rate") is None else require(p, "learning_rate", float, where),
+            validation_split=require(p, "validation_split", float, where) if "validation_split" in p else 0.0,
+            early_stopping_patience=(require(p, "early_stopping_patience", int, where)
+                                     if "early_stopping_patience" in p else 0),
+        )
+        if s.epochs < 1 or s.batch_size < 1:
+            raise ParamError(f"params.yaml: {where}.epochs and {where}.batch_size must be >= 1")
+        if not 0.0 <= s.validation_split < 1.0:
+            raise ParamError(f"params.yaml: {where}.validation_split must be in [0, 1), got {s.validation_split}")
+        if s.early_stopping_patience and not s.validation_split:
+            raise ParamError(f"params.yaml: {where}.early_stopping_patience needs {where}.validation_split > 0 "
+                             f"(early stopping on the test split would leak it into the model)")
+        return s
+
+
+def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[ClassifierData], keras.Model],
+                     fit: FitSettings, validate: bool = True) -> dict[str, Any]:
+    """Fit ``build(data)`` on the training split, save it, log it. Returns what ``run.json`` records.
+
+    Validation: a held-out slice of the training split when ``fit.validation_split`` > 0; otherwise the test
+    split is shown beside the training curves (as the book's 7.3.4 does), for monitoring only.
+    """
     run = ctx.run
     strategy = runtime.setup(run)
     n_train = run.cap_train(len(data.x_train))
     x_train, y_train = data.x_train[:n_train], data.y_train[:n_train]
-    n_val = run.cap_eval(len(data.x_test))
-    epochs = run.epochs(epochs)
+    if fit.validation_split:
+        n_fit = n_train - int(n_train * fit.validation_split)
+        x_val, y_val = x_train[n_fit:], y_train[n_fit:]
+        x_train, y_train = x_train[:n_fit], y_train[:n_fit]
+    else:
+        n_val = run.cap_eval(len(data.x_test))
+        x_val, y_val = data.x_test[:n_val], data.y_test[:n_val]
+    epochs = run.epochs(fit.epochs)
 
     with strategy.scope():
         model = build(data)
         loss = "binary_crossentropy" if data.binary else "sparse_categorical_crossentropy"
-        model.compile(optimizer=optimizer(optimizer_name, learning_rate), loss=loss, metrics=["accuracy"])
+        model.compile(optimizer=optimizer(fit.optimizer, fit.learning_rate), loss=loss, metrics=["accuracy"])
     summary = model_summary(model)
     print(summary)
 
-    global_batch = batch_size * strategy.num_replicas_in_sync
+    global_batch = fit.batch_size * strategy.num_replicas_in_sync
     train_ds = make_dataset(x_train, y_train, global_batch, shuffle_seed=run.seed)
-    val_ds = make_dataset(data.x_test[:n_val], data.y_test[:n_val], global_batch) if validate else None
-    from dltm.tracking import epoch_logger
+    val_ds = make_dataset(x_val, y_val, global_batch) if validate or fit.validation_split else None
+    callbacks = [epoch_logger(ctx.tracker)]
+    if fit.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", verbose=1,
+                                                       patience=fit.early_stopping_patience,
+                                                       restore_best_weights=True))
 
     start = time.perf_counter()
     hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2, shuffle=False,
-                     callbacks=[epoch_logger(ctx.tracker)])
+                     callbacks=callbacks)
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+    epochs_run = len(history["loss"])
 
     # DVC outputs first: the model folder in one rename, then the curves.
     with atomic_path(ctx.model_dir) as tmp:
@@ -121,20 +172,24 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
     history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
 
     tr = ctx.tracker
-    tr.log_metrics({"train_seconds": seconds, "train_examples_per_second": n_train * epochs / seconds})
+    tr.log_metrics({"train_seconds": seconds, "train_examples_per_second": len(x_train) * epochs_run / seconds})
     tr.log_text(summary, "model_summary.txt")
     tr.log_artifact(ctx.model_dir / MODEL_FILE, "model")
     if data.tokenizer is not None:
         tr.log_artifact(ctx.model_dir / TOKENIZER_FILE, "model")
     tr.log_artifact(ctx.train_dir / "history.csv", "plots")
     tr.log_artifact(ctx.train_dir / "history.png", "plots")
-    return {
-        "train_examples": int(n_train),
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
+    info = {
+        "train_examples": int(len(x_train)),
+        "validation_examples": int(len(x_val)) if fit.validation_split else 0,
+        "epochs": int(epochs_run),
+        "batch_size": int(fit.batch_size),
         "train_seconds": round(seconds, 3),
         "params": int(model.count_params()),
     }
+    if fit.early_stopping_patience:
+        info["best_epoch"] = int(np.argmax(history["val_accuracy"]) + 1)
+    return info
 
 
 def load_model(ctx: Context) -> keras.Model:

@@ -25,7 +25,7 @@ from dltm.io import write_json, write_text
 from dltm.params import ParamError, require
 from dltm.tasks import Context, Reference, Task
 from dltm.text import Tokenizer, pad_post
-from dltm.training import ClassifierData, evaluate_classifier, train_classifier
+from dltm.training import ClassifierData, FitSettings, evaluate_classifier, train_classifier
 
 # ------------------------------------------------------------------------------------------------------------
 # 7.1 The Tokenizer (lines 3128-3275)
@@ -111,12 +111,10 @@ def simple_classifier_data(p: dict[str, Any]) -> ClassifierData:
 def train_simple_classifier(ctx: Context) -> dict[str, Any]:
     p = ctx.params
     data = simple_classifier_data(p)
+    embed_size = require(p, "embed_size", int, ctx.task.id)
     return train_classifier(
-        ctx, data,
-        lambda d: build_simple_classifier(d.info["vocab_size"], d.info["max_length"],
-                                          require(p, "embed_size", int, ctx.task.id)),
-        epochs=require(p, "epochs", int, ctx.task.id), batch_size=require(p, "batch_size", int, ctx.task.id),
-        optimizer_name=require(p, "optimizer", str, ctx.task.id), validate=False,
+        ctx, data, lambda d: build_simple_classifier(d.info["vocab_size"], d.info["max_length"], embed_size),
+        FitSettings.from_params(p, ctx.task.id), validate=False,
     )
 
 
@@ -149,12 +147,9 @@ def mr_data(ctx: Context, vocab_size: int) -> ClassifierData:
 
 def train_on_mr(ctx: Context, build, settings: dict[str, Any]) -> dict[str, Any]:
     """Train ``build(doc_length, **settings)`` on the book's MR split with the task's fit settings."""
-    p, where = ctx.params, ctx.task.id
-    return train_classifier(
-        ctx, mr_data(ctx, settings["vocab_size"]), lambda d: build(d.info["doc_length"], **settings),
-        epochs=require(p, "epochs", int, where), batch_size=require(p, "batch_size", int, where),
-        optimizer_name=require(p, "optimizer", str, where), learning_rate=p.get("learning_rate"),
-    )
+    return train_classifier(ctx, mr_data(ctx, settings["vocab_size"]),
+                            lambda d: build(d.info["doc_length"], **settings),
+                            FitSettings.from_params(ctx.params, ctx.task.id))
 
 
 def evaluate_on_mr(ctx: Context) -> dict[str, Any]:
@@ -165,7 +160,9 @@ def evaluate_on_mr(ctx: Context) -> dict[str, Any]:
 
 
 def build_kim_cnn(doc_length: int, vocab_size: int = 10000, embed_size: int = 50,
-                  filter_sizes=(3, 4, 5), filter_nums: int = 10, dropout: float = 0.5) -> keras.Model:
+                  filter_sizes=(3, 4, 5), filter_nums: int = 10, dropout: float = 0.5,
+                  max_norm: float | None = None) -> keras.Model:
+    """Kim's CNN as the book builds it; ``max_norm`` (Kim: 3) caps the L2 norm of the output weights."""
     m = doc_length
     inputs = keras.Input((m,), dtype="int32", name="inputs")
     embed = layers.Embedding(input_dim=vocab_size, output_dim=embed_size, name="embed")
@@ -183,7 +180,9 @@ def build_kim_cnn(doc_length: int, vocab_size: int = 10000, embed_size: int = 50
         reshaped = layers.Reshape((filter_nums,), name=f"reshaped_{fsize}")(drop)
         pooled_output.append(reshaped)
     hidden2 = layers.Concatenate(name="hidden2")(pooled_output)
-    output = layers.Dense(1, activation="sigmoid", dtype="float32", name="output")(hidden2)
+    constraint = keras.constraints.MaxNorm(max_norm) if max_norm else None
+    output = layers.Dense(1, activation="sigmoid", kernel_constraint=constraint, dtype="float32",
+                          name="output")(hidden2)
     return keras.Model(inputs=inputs, outputs=output, name="kim_cnn")
 
 
@@ -201,6 +200,7 @@ def kim_cnn_settings(p: dict[str, Any], where: str = "ch07_kim_cnn") -> dict[str
         "filter_sizes": tuple(sizes),
         "filter_nums": require(p, "filter_nums", int, where),
         "dropout": require(p, "dropout", float, where),
+        "max_norm": None if p.get("max_norm") is None else require(p, "max_norm", float, where),
     }
 
 

@@ -1,12 +1,8 @@
 import warnings
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from dltm import tracking
-from dltm.params import RunSettings
-from dltm.tasks import Context, get
 from dltm.tracking import Tracker, repo_root
 
 
@@ -57,23 +53,3 @@ def test_sqlite_run_gets_params_metrics_and_is_reopened(tmp_path, monkeypatch):
     assert run.data.params == {"run.seed": "3", "task.filters": "[3, 4]"}
     assert run.data.metrics["test_accuracy"] == 0.75 and run.data.tags["seed"] == "3"
     assert [m.value for m in client.get_metric_history(tr.run_id, "loss")] == [1.0, 0.5]
-
-
-def _train_simple(tmp_path: Path, seed: int):
-    run = RunSettings(seed=seed, max_epochs=5)
-    task = get("ch07_simple_classifier")
-    params = {"max_length": 4, "embed_size": 8, "epochs": 50, "batch_size": 32, "optimizer": "adam"}
-    ctx = Context(task, params, run, Tracker("x", "y"), root=tmp_path)  # an inactive tracker: logs nothing
-    info = task.train(ctx)
-    metrics = task.evaluate(ctx)
-    return info, metrics, (tmp_path / "plots" / task.id / "train" / "history.csv").read_text()
-
-
-def test_same_seed_same_numbers_on_cpu(tmp_path):
-    _, m1, h1 = _train_simple(tmp_path / "a", seed=7)
-    info, m2, h2 = _train_simple(tmp_path / "b", seed=7)
-    _, m3, _ = _train_simple(tmp_path / "c", seed=8)
-    assert info["epochs"] == 5  # run.max_epochs caps the book's 50
-    assert m1 == m2 and h1 == h2
-    assert m1["p_weak_poor_situation"] != m3["p_weak_poor_situation"]
-    assert np.isfinite(m1["loss"])
