@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test lint bench lock
+.PHONY: setup repro test lint bench lock experiments
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ lint: setup
 bench: setup                         ## benchmarks/ (see benchmarks/README.md)
 	python -m benchmarks.tokenizer_throughput
 	python -m benchmarks.kim_cnn_throughput
+
+experiments: setup                   ## reports/experiments.md: the local experiments beside the baseline
+	{ echo '# Experiments'; echo; \
+	  echo 'Written by `make experiments` (`dvc exp show --md`) from the experiments run in this checkout on top of'; \
+	  echo 'the committed baseline; each row lists only the params that differ. Machine, seeds and caps: see'; \
+	  echo '[results.md](results.md).'; echo; \
+	  dvc exp show --md --no-pager --only-changed --drop 'Created|State|Executor|.*:(precision|recall|support)_.*'; \
+	} > reports/experiments.md
 
 lock: setup                          ## refresh requirements.lock from the current environment
 	{ echo '# Exact versions for a reproducible install: pip install -c requirements.lock -e ".[dev]"'; \
