@@ -102,7 +102,7 @@ class Tokenizer:
             self.document_count += 1
             seq = self.text_to_word_sequence(text)
             counts.update(seq)
-            docs.update(set(seq))
+            docs.update(dict.fromkeys(seq, 1))  # each word once per document, in first-seen order (not set order)
         # Counter keeps first-insertion order, as Keras 2's OrderedDict did: ties rank by first appearance.
         self.word_counts = dict(counts)
         self.word_docs = dict(docs)

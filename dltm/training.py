@@ -63,7 +63,7 @@ def optimizer(name: str, learning_rate: float | None = None) -> keras.optimizers
     try:
         return keras.optimizers.get({"class_name": name, "config": config})
     except ValueError:
-        raise ValueError(f"params.yaml: unknown optimizer {name!r} (try adam, nadam, sgd, rmsprop, adadelta)") \
+        raise ParamError(f"params.yaml: unknown optimizer {name!r} (try adam, nadam, sgd, rmsprop, adadelta)") \
             from None
 
 

@@ -104,3 +104,15 @@ def test_same_as_legacy_keras_on_the_whole_mr_corpus():
         assert ours.word_docs == dict(legacy.word_docs)
         assert ours.texts_to_sequences(texts) == legacy.texts_to_sequences(texts)
     assert len(ours.word_index) > 18000
+
+
+def test_fit_is_independent_of_string_hashing():
+    import subprocess
+    import sys
+
+    code = ("from dltm.text import Tokenizer; t = Tokenizer(); "
+            "t.fit_on_texts(['b a c a', 'c d b', 'e a']); print(t.to_json())")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
+            for seed in (0, 1, 2, 3)}
+    assert len(outs) == 1
