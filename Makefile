@@ -32,7 +32,8 @@ experiments: setup                   ## reports/experiments.md: the local experi
 	  echo 'Written by `make experiments` (`dvc exp show --md`) from the experiments run in this checkout on top of'; \
 	  echo 'the committed baseline; each row lists only the params that differ. Machine, seeds and caps: see'; \
 	  echo '[results.md](results.md).'; echo; \
-	  dvc exp show --md --no-pager --only-changed --drop 'Created|State|Executor|.*:(precision|recall|support)_.*'; \
+	  dvc exp show --md --no-pager --only-changed \
+	    --drop 'Created|State|Executor|.*:(precision|recall|support)_.*|^(metrics|models|data|dltm|stages|pipelines)(/[^:]*)?$$'; \
 	} > reports/experiments.md
 
 lock: setup                          ## refresh requirements.lock from the current environment
