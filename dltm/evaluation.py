@@ -76,3 +76,30 @@ def history_png(history: dict[str, list[float]], path: str | os.PathLike, title:
         ax.legend()
     fig.suptitle(title)
     return save_png(fig, path)
+
+
+def line_png(series: dict[str, tuple], path: str | os.PathLike, title: str, xlabel: str, ylabel: str,
+             hlines: list[float] | None = None, logy: bool = False) -> Path:
+    """Several named (x, y) curves on one axis, with optional reference lines."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for name, (x, y) in series.items():
+        ax.plot(x, y, label=name)
+    for h in hlines or []:
+        ax.axhline(h, color="grey", linestyle=":", linewidth=1)
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend()
+    return save_png(fig, path)
+
+
+def scatter_png(points, colors: list[str], path: str | os.PathLike, title: str, labels: tuple[str, str]) -> Path:
+    """2-D points drawn as the book's black and white dots."""
+    plt = _pyplot()
+    points = np.asarray(points)
+    fig, ax = plt.subplots(figsize=(3.6, 3.6))
+    ax.scatter(points[:, 0], points[:, 1], c=colors, edgecolors="black", s=120)
+    ax.set(title=title, xlabel=labels[0], ylabel=labels[1])
+    ax.margins(0.25)
+    return save_png(fig, path)

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 
 from dltm.datasets import sha256_file
+from dltm.tasks import all_tasks
 
 from .conftest import MIRROR, REPO, needs_mirror, synthetic_mr
 
 pytestmark = pytest.mark.slow
-TASKS = ["ch07_tokenizer_demo", "ch07_simple_classifier", "ch07_kim_cnn", "ch07_cnn1d"]
+TASKS = list(all_tasks())
+CH07 = [t for t in TASKS if t.startswith("ch07_")]
 SKIP = ("dvc.lock", "metrics/", "reports/", "plots/", "mlflow.db")
 
 
@@ -96,7 +98,9 @@ def test_mlflow_has_one_run_per_task_with_everything(synthetic):
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("ch07_text_cnn")
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
-    assert set(runs) == set(TASKS)
+    assert set(runs) == set(CH07)
+    ch02 = client.search_runs([client.get_experiment_by_name("ch02_basics").experiment_id])
+    assert {r.info.run_name for r in ch02} == {t for t in TASKS if t.startswith("ch02_")}
     assert all(r.info.status == "FINISHED" for r in runs.values())
     kim = runs["ch07_kim_cnn"]
     assert kim.data.params["ch07_kim_cnn.filter_nums"] == "4" and kim.data.params["run.max_epochs"] == "2"
