@@ -4,7 +4,8 @@ One MLflow run per task, in an experiment named after the book chapter's module 
 ``train`` stage opens it, the ``evaluate`` stage reopens it by id (saved in ``models/<task>/run.json``).
 
 The store defaults to SQLite at the repository root, as an absolute URI, so runs of ``dvc exp run --temp``
-or queued experiments (which run in a copy under ``.dvc/tmp/exps/``) land in the same ``mlflow.db``.
+or queued experiments (which run in a copy under ``.dvc/tmp/exps/``) land in the same ``mlflow.db``, with
+their artifacts in ``<root>/mlruns/``.
 ``MLFLOW_TRACKING_URI`` overrides it. DVC's files are the source of truth: stages write them first, and
 every MLflow call here is guarded, so an unreachable server or a full disk ends in a warning that says
 what was not logged, never in a lost training result.
@@ -35,8 +36,12 @@ def repo_root(start: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def default_tracking_uri() -> str:
+    return f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -78,7 +83,11 @@ class Tracker:
 
             logging.getLogger("alembic").setLevel(logging.WARNING)
             mlflow.set_tracking_uri(uri)
-            mlflow.MlflowClient(uri).search_experiments(max_results=1)
+            client = mlflow.MlflowClient(uri)
+            if uri == default_tracking_uri() and client.get_experiment_by_name(self.experiment) is None:
+                # pin artifacts to <root>/mlruns: a first run inside a `dvc exp --temp` copy must not put them in
+                # a folder DVC deletes afterwards
+                client.create_experiment(self.experiment, artifact_location=(repo_root() / "mlruns").as_uri())
             mlflow.set_experiment(self.experiment)
             run = None
             if self.requested_run_id:

@@ -53,3 +53,20 @@ def test_sqlite_run_gets_params_metrics_and_is_reopened(tmp_path, monkeypatch):
     assert run.data.params == {"run.seed": "3", "task.filters": "[3, 4]"}
     assert run.data.metrics["test_accuracy"] == 0.75 and run.data.tags["seed"] == "3"
     assert [m.value for m in client.get_metric_history(tr.run_id, "loss")] == [1.0, 0.5]
+
+
+def test_default_store_keeps_artifacts_at_the_root_even_from_an_experiment_copy(tmp_path, monkeypatch):
+    import mlflow
+
+    root = tmp_path / "repo"
+    temp_copy = root / ".dvc" / "tmp" / "exps" / "tmpx1"
+    temp_copy.mkdir(parents=True)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(temp_copy)
+    with Tracker("ch99", "task") as tr:
+        tr.log_text("hello", "note.txt")
+    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("ch99")
+    assert exp.artifact_location == (root / "mlruns").as_uri()
+    assert (root / "mlruns").is_dir() and not (temp_copy / "mlruns").exists()
+    assert [a.path for a in client.list_artifacts(tr.run_id)] == ["note.txt"]
