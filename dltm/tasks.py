@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from dltm.params import RunSettings
     from dltm.tracking import Tracker
 
-CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch07_text_cnn")
+CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch05_cnn", "pipelines.ch07_text_cnn")
 
 
 @dataclass(frozen=True)
