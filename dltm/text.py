@@ -1,6 +1,6 @@
 """Text preprocessing the book relies on: Kim's ``clean_str`` and the Keras 2 ``Tokenizer``.
 
-Keras 3 removed ``keras.preprocessing.text``. :class:`Tokenizer` keeps its semantics exactly (book 7.1.1):
+Keras 3 dropped the Keras 2 text-preprocessing module. :class:`Tokenizer` keeps its semantics exactly (book 7.1.1):
 
 - ``fit_on_texts`` lower-cases, replaces every character of ``filters`` by ``split``, splits, and counts
   ``word_counts`` (first-seen order), ``word_docs`` and ``document_count``;
