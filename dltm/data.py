@@ -140,3 +140,117 @@ def load_prepared_text(prepared_dir: str | os.PathLike, num_words: int | None) -
         folds=np.load(d / "folds.npy"),
         class_names=MR_CLASSES,
     )
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Raw-format loaders for the chapters 3-5 datasets: read straight from data/raw/<dataset>/ (no prepare stage;
+# the files are already arrays). Each error names the file and what is wrong with it.
+# ------------------------------------------------------------------------------------------------------------
+
+
+def load_table(path: str | os.PathLike, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """A headerless CSV of ``n_features`` numeric columns and a last target column (book 3.3: ionosphere,
+    iris, housing). Returns float32 features and the target column as strings."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{path.parent.name}` first")
+    frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
+    if frame.shape[1] != n_features + 1:
+        raise ValueError(f"{path}: expected {n_features + 1} comma-separated columns, found {frame.shape[1]}")
+    features = frame.iloc[:, :n_features]
+    numeric = features.apply(pd.to_numeric, errors="coerce")
+    bad = numeric.isna() & features.notna() | features.isna()
+    if bad.to_numpy().any():
+        row, col = np.argwhere(bad.to_numpy())[0]
+        raise ValueError(f"{path}:{row + 1}: column {col + 1} is {features.iat[row, col]!r}, not a number")
+    return numeric.to_numpy(np.float32), frame.iloc[:, n_features].str.strip().to_numpy()
+
+
+IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """An idx file (LeCun's MNIST format), gzipped or not: magic 0x0000TTDD, DD sizes, then the data."""
+    import gzip
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{path.parent.name}` first")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in IDX_TYPES:
+        raise ValueError(f"{path}: not an idx file (magic {raw[:4].hex() or 'empty'})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes), file has {len(raw)} bytes")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+MNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+               "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+MNIST_CLASSES = [str(d) for d in range(10)]
+
+
+def load_mnist(raw_dir: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST images (n, 28, 28) as float32 in [0, 1], as the book's ``x / 255.0``, and uint8 labels."""
+    images_file, labels_file = MNIST_FILES[split]
+    images = read_idx(Path(raw_dir) / images_file)
+    labels = read_idx(Path(raw_dir) / labels_file)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"{raw_dir}: {images_file} has shape {images.shape} but {labels_file} has {labels.shape}")
+    if labels.max(initial=0) > 9:
+        raise ValueError(f"{Path(raw_dir) / labels_file}: label {labels.max()} is not a digit")
+    return images.astype(np.float32) / 255.0, labels.astype(np.int32)
+
+
+def mnist_splits(raw_root: str | os.PathLike, train: bool = True) -> tuple[np.ndarray, ...]:
+    """``(x_train, y_train, x_test, y_test)`` like the book's ``mnist.load_data()`` then ``/ 255.0``, from
+    ``<raw_root>/mnist``. ``train=False`` reads only the test files (empty training arrays): evaluation
+    needs nothing else, so it also works where only the test split is at hand."""
+    raw = Path(raw_root) / "mnist"
+    x_test, y_test = load_mnist(raw, "test")
+    if not train:
+        return x_test[:0], y_test[:0], x_test, y_test
+    datasets.require("mnist", raw_root)
+    return (*load_mnist(raw, "train"), x_test, y_test)
+
+
+HAR_SIGNALS = [f"{kind}_{axis}" for kind in ("total_acc", "body_acc", "body_gyro") for axis in "xyz"]
+HAR_CLASSES = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
+
+
+def _read_matrix(path: Path, columns: int | None) -> np.ndarray:
+    import pandas as pd
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@har` first")
+    try:
+        values = pd.read_csv(path, header=None, sep=r"\s+", dtype=np.float32).to_numpy()
+    except ValueError as e:
+        raise ValueError(f"{path}: not a whitespace-separated table of numbers ({e})") from None
+    if columns is not None and values.shape[1] != columns:
+        raise ValueError(f"{path}: expected {columns} columns, found {values.shape[1]}")
+    return values
+
+
+def load_har(raw_dir: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """UCI HAR as the book's 5.6 loads it: the nine 'Inertial Signals' files of a split stacked into
+    (windows, 128, 9) in the order total_acc, body_acc, body_gyro (x, y, z), and labels 1-6 shifted to 0-5."""
+    root = Path(raw_dir) / "UCI HAR Dataset" / split
+    signals = [_read_matrix(root / "Inertial Signals" / f"{name}_{split}.txt", 128) for name in HAR_SIGNALS]
+    lengths = {len(s) for s in signals}
+    y_file = root / f"y_{split}.txt"
+    y = _read_matrix(y_file, 1)[:, 0].astype(np.int32)
+    if len(lengths) != 1 or lengths != {len(y)}:
+        raise ValueError(f"{root}: the signal files and {y_file.name} disagree on the number of windows "
+                         f"({sorted(lengths)} vs {len(y)})")
+    if y.min(initial=1) < 1 or y.max(initial=1) > len(HAR_CLASSES):
+        raise ValueError(f"{y_file}: labels must be 1-{len(HAR_CLASSES)}, found {y.min()}..{y.max()}")
+    return np.stack(signals, axis=-1), y - 1

@@ -183,12 +183,17 @@ _REGISTRY: tuple[Dataset, ...] = (
                 extract={"UCI HAR Dataset/": "UCI HAR Dataset/"},
             ),
         ),
-        files={"UCI HAR Dataset/train/y_train.txt": None, "UCI HAR Dataset/test/y_test.txt": None},
+        files={f"UCI HAR Dataset/{split}/{name}_{split}.txt": None
+               for split in ("train", "test")
+               for name in ["y"] + [f"Inertial Signals/{k}_{a}" for k in ("total_acc", "body_acc", "body_gyro")
+                                    for a in "xyz"]},
+        mirror=(Source("har/UCI HAR Dataset.zip", extract={"UCI HAR Dataset/": "UCI HAR Dataset/"}),),
         format="whitespace-separated text, 'Inertial Signals' folders per split", encoding="ascii",
         license="CC BY 4.0",
         citation="Anguita, Ghio, Oneto, Parra, Reyes-Ortiz, ESANN 2013",
         homepage="https://archive.ics.uci.edu/dataset/240",
-        notes="Not in the offline mirror. No published checksum: files are checked for presence.",
+        notes="Not in the shared offline mirror (a mirror may hold the zip as har/UCI HAR Dataset.zip). "
+              "No published checksum: files are checked for presence.",
         tasks=("ch05_har_cnn1d",),
     ),
     Dataset(

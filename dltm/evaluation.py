@@ -61,16 +61,20 @@ def confusion_matrix_png(y_true, y_pred, class_names: list[str], path: str | os.
     return save_png(fig, path)
 
 
-def history_png(history: dict[str, list[float]], path: str | os.PathLike, title: str) -> Path:
-    """Loss and accuracy per epoch, train beside validation."""
+def history_png(history: dict[str, list[float]], path: str | os.PathLike, title: str,
+                log_loss: bool = False) -> Path:
+    """Loss and accuracy per epoch, train beside validation (markers only for short runs)."""
     plt = _pyplot()
     keys = [k for k in history if not k.startswith("val_")]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
         epochs = np.arange(1, len(history[key]) + 1)
-        ax.plot(epochs, history[key], marker="o", label="train")
+        marker = "o" if len(epochs) <= 50 else None
+        ax.plot(epochs, history[key], marker=marker, label="train")
         if f"val_{key}" in history:
-            ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
+            ax.plot(epochs, history[f"val_{key}"], marker=marker, label="validation")
+        if log_loss and "loss" in key:
+            ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.legend()
@@ -102,4 +106,18 @@ def scatter_png(points, colors: list[str], path: str | os.PathLike, title: str, 
     ax.scatter(points[:, 0], points[:, 1], c=colors, edgecolors="black", s=120)
     ax.set(title=title, xlabel=labels[0], ylabel=labels[1])
     ax.margins(0.25)
+    return save_png(fig, path)
+
+
+def predicted_vs_actual_png(panels: dict[str, tuple], path: str | os.PathLike, title: str) -> Path:
+    """The book's 1xN regression picture (3.3.3): predicted against actual per model, with the diagonal."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
+    for ax, (name, (pred, actual)) in zip(axes[0], panels.items(), strict=True):
+        pred, actual = np.ravel(pred), np.ravel(actual)
+        ax.scatter(pred, actual, s=10)
+        lo, hi = float(min(pred.min(), actual.min())), float(max(pred.max(), actual.max()))
+        ax.plot([lo, hi], [lo, hi], color="red", linewidth=1)
+        ax.set(title=name, xlabel="predicted", ylabel="actual")
+    fig.suptitle(title)
     return save_png(fig, path)

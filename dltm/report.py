@@ -31,6 +31,19 @@ def caps(run: dict[str, Any]) -> str:
     return ", ".join(parts) or "none"
 
 
+def why_not_run(task: Task, root: Path) -> str:
+    """The reason a task has no metrics file, as far as the workspace shows it."""
+    if task.dataset:
+        from dltm import datasets
+
+        try:
+            datasets.require(task.dataset, root / "data" / "raw")
+        except FileNotFoundError as e:
+            notes = datasets.get(task.dataset).notes
+            return f"its data is missing ({e})" + (f"; {notes}" if notes else "")
+    return f"`dvc repro evaluate@{task.id}` has not run in this workspace"
+
+
 def build(tasks: list[Task], root: Path = Path(".")) -> str:
     lines = [
         "# Results",
@@ -56,7 +69,9 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
         rfile = root / "models" / task.id / "run.json"
         if not mfile.is_file():
             lines.append(f"| {task.id} | {task.section} | {task.dataset or 'in the code'} | {task.metric} | "
-                         f"not run | | | |")
+                         f"not run | {fmt(task.reference.value) if task.reference else '-'} | "
+                         f"{task.reference.source if task.reference else ''} | |")
+            notes.append(f"- **{task.id}**: not run here: {why_not_run(task, root)}.")
             continue
         metrics = json.loads(mfile.read_text(encoding="utf-8"))
         run = json.loads(rfile.read_text(encoding="utf-8")) if rfile.is_file() else {}
@@ -74,8 +89,10 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
             f"{run.get('epochs', '-')} | {fmt(run.get('train_seconds'))} | {device}; TF {m.get('tensorflow', '?')}"
             f" | {str(run.get('git_commit', '?'))[:10]} |"
         )
-        if task.notes:
-            notes.append(f"- **{task.id}**: {task.notes}.")
+        if task.notes or task.also:
+            extra = "; ".join(f"{k} = {ours(metrics, k)}" for k in task.also if k in metrics
+                              or f"{k}_mean" in metrics)
+            notes.append(f"- **{task.id}**: {task.notes}" + (f" ({extra})" if extra else "") + ".")
         pngs = sorted((root / "plots" / task.id).glob("*/*.png"))
         if pngs:
             links = ", ".join(f"[{p.stem.replace('_', ' ')}](../{p.relative_to(root).as_posix()})" for p in pngs)

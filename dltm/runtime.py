@@ -42,9 +42,9 @@ def strategy_for(name: str) -> tf.distribute.Strategy:
     raise ValueError(f"params.yaml: run.distribution {name!r} is not auto, default, mirrored or one_device")
 
 
-def setup(run: RunSettings) -> tf.distribute.Strategy:
-    """Seed, set the dtype policy and return the strategy whose scope models are built in."""
-    seed_everything(run.seed)
+def setup(run: RunSettings, seed: int | None = None) -> tf.distribute.Strategy:
+    """Seed (``run.seed`` unless given), set the dtype policy and return the strategy to build models in."""
+    seed_everything(run.seed if seed is None else seed)
     keras.mixed_precision.set_global_policy("mixed_float16" if run.mixed_precision else "float32")
     return strategy_for(run.distribution)
 

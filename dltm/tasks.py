@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from dltm.params import RunSettings
     from dltm.tracking import Tracker
 
-CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch05_cnn", "pipelines.ch07_text_cnn")
+CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch03_keras", "pipelines.ch04_feedforward",
+                   "pipelines.ch05_cnn", "pipelines.ch07_text_cnn")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Task:
     reference: Reference | None = None
     """The book's value, or the published one, for ``metric``."""
     notes: str = ""
+    also: tuple[str, ...] = ()
+    """Further keys of metrics/<task>.json that the report lists beside ``metric``."""
 
     @property
     def chapter(self) -> str:

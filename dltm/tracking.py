@@ -63,7 +63,9 @@ class Tracker:
     """
 
     def __init__(self, experiment: str, run_name: str, run_id: str | None = None,
-                 tags: dict[str, str] | None = None):
+                 tags: dict[str, str] | None = None, parent: Tracker | None = None):
+        """``parent``: open this run as a child of the parent's (open) run, e.g. one per repeat or fold."""
+        self.parent = parent
         self.experiment = experiment
         self.run_name = run_name
         self.requested_run_id = run_id
@@ -90,13 +92,17 @@ class Tracker:
                 client.create_experiment(self.experiment, artifact_location=(repo_root() / "mlruns").as_uri())
             mlflow.set_experiment(self.experiment)
             run = None
+            nested = self.parent is not None
+            if nested and not self.parent.active:
+                raise RuntimeError(f"the parent run of {self.run_name} is not open")
             if self.requested_run_id:
                 try:
-                    run = mlflow.start_run(run_id=self.requested_run_id)
+                    run = mlflow.start_run(run_id=self.requested_run_id, nested=nested)
                 except Exception as e:  # the run was logged to another store, or deleted
                     self._fail(f"reopening run {self.requested_run_id} ({e}); starting a new run")
             if run is None:
-                run = mlflow.start_run(run_name=self.run_name)
+                run = mlflow.start_run(run_name=self.run_name, nested=nested,
+                                       parent_run_id=self.parent.run_id if nested else None)
             self.run_id = run.info.run_id
             self._mlflow = mlflow
             mlflow.set_tags(self.tags)

@@ -58,13 +58,29 @@ def make_dataset(x, y, batch_size: int, shuffle_seed: int | None = None) -> tf.d
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def optimizer(name: str, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
-    config = {} if learning_rate is None else {"learning_rate": float(learning_rate)}
+OPTIMIZER_ALIASES = {"momentum": ("sgd", {"momentum": 0.9}),
+                     "nesterov": ("sgd", {"momentum": 0.9, "nesterov": True})}
+
+
+def optimizer(name: str, learning_rate: float | None = None, clipnorm: float | None = None,
+              **config: Any) -> keras.optimizers.Optimizer:
+    """A Keras optimizer by name ('adam', 'nadam', 'sgd', ...), with Keras' defaults unless given.
+
+    Two names beyond Keras' (book 4.4): 'momentum' is SGD with momentum 0.9, 'nesterov' the same with
+    Nesterov's look-ahead.
+    """
+    if name in OPTIMIZER_ALIASES:
+        name, extra = OPTIMIZER_ALIASES[name]
+        config = {**extra, **config}
+    if learning_rate is not None:
+        config["learning_rate"] = float(learning_rate)
+    if clipnorm is not None:
+        config["clipnorm"] = float(clipnorm)
     try:
         return keras.optimizers.get({"class_name": name, "config": config})
     except ValueError:
-        raise ParamError(f"params.yaml: unknown optimizer {name!r} (try adam, nadam, sgd, rmsprop, adadelta)") \
-            from None
+        raise ParamError(f"params.yaml: unknown optimizer {name!r} (try sgd, momentum, nesterov, adagrad, "
+                         f"rmsprop, adam, nadam, adadelta, adamax)") from None
 
 
 def model_summary(model: keras.Model) -> str:
@@ -95,6 +111,8 @@ class FitSettings:
     early_stopping_patience: int = 0
     """> 0: stop when validation accuracy has not improved for this many epochs, keep the best weights.
     Needs validation_split > 0: stopping on the test split would leak it into the model."""
+    clipnorm: float | None = None
+    """Gradient clipping by norm (book 4.3), None for none."""
 
     @classmethod
     def from_params(cls, p: dict[str, Any], where: str) -> FitSettings:
@@ -106,6 +124,7 @@ class FitSettings:
             validation_split=require(p, "validation_split", float, where) if "validation_split" in p else 0.0,
             early_stopping_patience=(require(p, "early_stopping_patience", int, where)
                                      if "early_stopping_patience" in p else 0),
+            clipnorm=None if p.get("clipnorm") is None else require(p, "clipnorm", float, where),
         )
         if s.epochs < 1 or s.batch_size < 1:
             raise ParamError(f"params.yaml: {where}.epochs and {where}.batch_size must be >= 1")
@@ -117,15 +136,31 @@ class FitSettings:
         return s
 
 
+def default_loss(data: ClassifierData) -> str:
+    return "binary_crossentropy" if data.binary else "sparse_categorical_crossentropy"
+
+
 def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[ClassifierData], keras.Model],
-                     fit: FitSettings, validate: bool = True) -> dict[str, Any]:
+                     fit: FitSettings, validate: bool = True, loss: Any = None, metrics: list | None = None,
+                     model_dir: Path | None = None, curves_dir: Path | None = None,
+                     seed: int | None = None) -> dict[str, Any]:
     """Fit ``build(data)`` on the training split, save it, log it. Returns what ``run.json`` records.
 
     Validation: a held-out slice of the training split when ``fit.validation_split`` > 0; otherwise the test
     split is shown beside the training curves (as the book's 7.3.4 does), for monitoring only.
+
+    ``loss`` and ``metrics`` default to cross-entropy and accuracy; a regression passes ``loss="mse"`` and
+    empty ``class_names``. ``model_dir``/``curves_dir`` (default ``ctx.model_dir``/``ctx.train_dir``) and
+    ``seed`` (default ``run.seed``) let a task train several models, e.g. repeated runs.
     """
     run = ctx.run
-    strategy = runtime.setup(run)
+    seed = run.seed if seed is None else seed
+    model_dir = ctx.model_dir if model_dir is None else model_dir
+    curves_dir = ctx.train_dir if curves_dir is None else curves_dir
+    loss = default_loss(data) if loss is None else loss
+    metrics = ["accuracy"] if metrics is None else metrics
+    monitor = "val_accuracy" if "accuracy" in metrics else "val_loss"
+    strategy = runtime.setup(run, seed)
     n_train = run.cap_train(len(data.x_train))
     x_train, y_train = data.x_train[:n_train], data.y_train[:n_train]
     if fit.validation_split:
@@ -139,46 +174,49 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
 
     with strategy.scope():
         model = build(data)
-        loss = "binary_crossentropy" if data.binary else "sparse_categorical_crossentropy"
-        model.compile(optimizer=optimizer(fit.optimizer, fit.learning_rate), loss=loss, metrics=["accuracy"])
+        model.compile(optimizer=optimizer(fit.optimizer, fit.learning_rate, fit.clipnorm), loss=loss,
+                      metrics=metrics)
     summary = model_summary(model)
     print(summary)
 
     global_batch = fit.batch_size * strategy.num_replicas_in_sync
-    train_ds = make_dataset(x_train, y_train, global_batch, shuffle_seed=run.seed)
+    train_ds = make_dataset(x_train, y_train, global_batch, shuffle_seed=seed)
     val_ds = make_dataset(x_val, y_val, global_batch) if validate or fit.validation_split else None
     callbacks = [epoch_logger(ctx.tracker)]
     if fit.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", verbose=1,
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if "acc" in monitor else "min",
+                                                       verbose=1,
                                                        patience=fit.early_stopping_patience,
                                                        restore_best_weights=True))
 
     start = time.perf_counter()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2, shuffle=False,
-                     callbacks=callbacks)
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2 if epochs <= 100 else 0,
+                     shuffle=False, callbacks=callbacks)
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     epochs_run = len(history["loss"])
 
     # DVC outputs first: the model folder in one rename, then the curves.
-    with atomic_path(ctx.model_dir) as tmp:
+    with atomic_path(model_dir) as tmp:
         tmp.mkdir(parents=True)
         model.save(tmp / MODEL_FILE)
         if data.tokenizer is not None:
             (tmp / TOKENIZER_FILE).write_text(data.tokenizer.to_json(), encoding="utf-8")
         write_json(tmp / "data_info.json", {"class_names": data.class_names, **data.info})
         (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-    write_history_csv(history, ctx.train_dir / "history.csv")
-    history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
+    write_history_csv(history, curves_dir / "history.csv")
+    history_png(history, curves_dir / "history.png", f"{ctx.task.id}: training history",
+                log_loss=epochs > 100)
 
     tr = ctx.tracker
+    sub = "" if model_dir == ctx.model_dir else "/" + model_dir.name
     tr.log_metrics({"train_seconds": seconds, "train_examples_per_second": len(x_train) * epochs_run / seconds})
     tr.log_text(summary, "model_summary.txt")
-    tr.log_artifact(ctx.model_dir / MODEL_FILE, "model")
+    tr.log_artifact(model_dir / MODEL_FILE, "model" + sub)
     if data.tokenizer is not None:
-        tr.log_artifact(ctx.model_dir / TOKENIZER_FILE, "model")
-    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
-    tr.log_artifact(ctx.train_dir / "history.png", "plots")
+        tr.log_artifact(model_dir / TOKENIZER_FILE, "model" + sub)
+    tr.log_artifact(curves_dir / "history.csv", "plots" + sub)
+    tr.log_artifact(curves_dir / "history.png", "plots" + sub)
     info = {
         "train_examples": int(len(x_train)),
         "validation_examples": int(len(x_val)) if fit.validation_split else 0,
@@ -188,12 +226,14 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
         "params": int(model.count_params()),
     }
     if fit.early_stopping_patience:
-        info["best_epoch"] = int(np.argmax(history["val_accuracy"]) + 1)
+        best = np.argmax(history[monitor]) if "acc" in monitor else np.argmin(history[monitor])
+        info["best_epoch"] = int(best + 1)
     return info
 
 
-def load_model(ctx: Context) -> keras.Model:
-    path = ctx.model_dir / MODEL_FILE
+def load_model(ctx: Context, sub: str | None = None) -> keras.Model:
+    """The task's trained model, or the one in ``models/<task>/<sub>/`` for tasks that train several."""
+    path = (ctx.model_dir if sub is None else ctx.model_dir / sub) / MODEL_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; run `dvc repro train@{ctx.task.id}` first")
     return keras.models.load_model(path)

@@ -1,6 +1,7 @@
 """Chapter 2: neural-network basics (第二章 神经网络基础, book lines 197-572), in NumPy.
 
 - 2.1   XOR with one hidden layer of hand-set weights (lines 222-238)      -> ``ch02_xor``
+- 2.3.1 gradient descent on f(x) = x^2 / 2 (fig 2.10, lines 355-367)    -> picture of ``ch02_perceptron_batch``
 - 2.3.2 a linear perceptron learns breakfast prices, full-batch (378-445)  -> ``ch02_perceptron_batch``
         the same by online gradient descent (449-491), and the book's
         SGD discussion: meals bought in fixed proportions                  -> ``ch02_perceptron_online``
@@ -86,10 +87,31 @@ def _save_weights(ctx: Context, ws: list[float], trajectory: list[list[float]], 
     ctx.tracker.log_artifact(png, "plots")
 
 
+def gradient_descent(x: float, eta: float, steps: int) -> np.ndarray:
+    """Fig 2.10 (lines 360-367): minimise f(x) = x^2 / 2, whose derivative is f'(x) = x, by x <- x - eta f'(x)."""
+    xs = [x]
+    for _ in range(steps):
+        x = x - eta * x
+        xs.append(x)
+    return np.asarray(xs)
+
+
+def gradient_descent_png(ctx: Context, eta: float = 0.3, steps: int = 8):
+    """The book's figure 2.10 with data: the curve and the steps taken from x = 1 and from x = -1."""
+    grid = np.linspace(-1.2, 1.2, 121)
+    series = {"f(x) = x^2 / 2": (grid, grid**2 / 2)}
+    for x0 in (1.0, -1.0):
+        xs = gradient_descent(x0, eta, steps)
+        series[f"steps from x = {x0:+g} (eta {eta})"] = (xs, xs**2 / 2)
+    return line_png(series, ctx.train_dir / "gradient_descent.png", "gradient descent on f(x) = x^2 / 2",
+                    xlabel="x", ylabel="f(x)")
+
+
 def train_perceptron_batch(ctx: Context) -> dict[str, Any]:
     s = _perceptron_settings(ctx.params, ctx.task.id, "passes")
     ws, trajectory = perceptron_batch(train, s["eta"], s["ws"], s["passes"])
     _save_weights(ctx, ws, trajectory)
+    ctx.tracker.log_artifact(gradient_descent_png(ctx), "plots")
     return {"train_examples": len(train), "epochs": s["passes"]}
 
 

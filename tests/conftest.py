@@ -47,3 +47,117 @@ def synthetic_mr(folder: Path, n_per_class: int = 150, seed: int = 0) -> dict[st
         path.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
         out[name] = path
     return out
+
+
+# ---- chapters 3-5: the book's UCI tables, MNIST idx files, the UCI HAR folder, all in their real formats ----
+
+
+def synthetic_tables(book: Path, seed: int = 0) -> dict[str, Path]:
+    """ionosphere.txt, iris.txt, housing.txt as the book's companion files: headerless CSV, label last."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    book.mkdir(parents=True, exist_ok=True)
+    out = {}
+    y = rng.integers(0, 2, 90)
+    X = rng.normal(size=(90, 34)) + y[:, None] * 1.5
+    out["ionosphere.txt"] = "\n".join(",".join([*(f"{v:.5f}" for v in row), "g" if t else "b"])
+                                      for row, t in zip(X, y, strict=True)) + "\n"
+    names = ["Iris-setosa", "Iris-versicolor", "Iris-virginica"]
+    y = np.repeat([0, 1, 2], 20)
+    X = rng.normal(size=(60, 4)) * 0.3 + y[:, None] * 1.2 + 1.0
+    out["iris.txt"] = "\n".join(",".join([*(f"{v:.1f}" for v in row), names[t]]) for row, t in zip(X, y, strict=True))
+    X = rng.uniform(0, 10, size=(80, 13))
+    medv = X @ rng.uniform(0, 1, 13) + rng.normal(0, 0.5, 80)
+    out["housing.txt"] = "\n".join(",".join(f"{v:.4f}" for v in [*row, t]) for row, t in zip(X, medv, strict=True))
+    paths = {}
+    for name, text in out.items():
+        (book / name).write_text(text)
+        paths[name] = book / name
+    return paths
+
+
+def write_idx(path: Path, array) -> Path:
+    """An idx file as MNIST ships it: big-endian header, uint8 data, gzipped."""
+    import gzip
+
+    import numpy as np
+
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.tobytes(), mtime=0))
+    return path
+
+
+def synthetic_mnist(folder: Path, n_train: int = 200, n_test: int = 100, seed: int = 0) -> dict[str, Path]:
+    """The four MNIST idx.gz files; each digit is a bright bar at a class-specific row, plus noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 40, (n, 28, 28))
+        for i, d in enumerate(labels):
+            images[i, 2 + 2 * d: 4 + 2 * d, 4:24] = 250
+        out[f"{prefix}-images-idx3-ubyte.gz"] = write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        out[f"{prefix}-labels-idx1-ubyte.gz"] = write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return out
+
+
+def synthetic_har(root: Path, n_train: int = 120, n_test: int = 60, seed: int = 0, zip_to: Path | None = None) -> Path:
+    """The 'UCI HAR Dataset' layout: per split, y_<split>.txt (1-6) and nine 'Inertial Signals' files of 128
+    space-separated floats per window. Each class is a sine of its own frequency on its own channel.
+    With ``zip_to``, also packs the folder as the canonical zip does."""
+    import zipfile
+
+    import numpy as np
+
+    from dltm.data import HAR_SIGNALS
+
+    rng = np.random.default_rng(seed)
+    base = root / "UCI HAR Dataset"
+    t = np.arange(128)
+    for split, n in (("train", n_train), ("test", n_test)):
+        (base / split / "Inertial Signals").mkdir(parents=True, exist_ok=True)
+        y = rng.integers(1, 7, n)
+        x = rng.normal(0, 0.3, (n, 128, 9))
+        for i, c in enumerate(y):
+            x[i, :, c % 9] += np.sin(t * c * 0.2)
+        (base / split / f"y_{split}.txt").write_text("\n".join(str(v) for v in y) + "\n")
+        for k, name in enumerate(HAR_SIGNALS):
+            rows = ["  " + " ".join(f"{v: .7e}" for v in x[i, :, k]) for i in range(n)]
+            (base / split / "Inertial Signals" / f"{name}_{split}.txt").write_text("\n".join(rows) + "\n")
+    (base / "activity_labels.txt").write_text("1 WALKING\n2 WALKING_UPSTAIRS\n3 WALKING_DOWNSTAIRS\n4 SITTING\n"
+                                              "5 STANDING\n6 LAYING\n")
+    if zip_to is not None:
+        zip_to.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(zip_to, "w", zipfile.ZIP_DEFLATED) as z:
+            for p in sorted(base.rglob("*")):
+                z.write(p, p.relative_to(root).as_posix())
+    return base
+
+
+def run_task(workdir: Path, monkeypatch, task: str, overrides: dict | None = None) -> dict:
+    """Run ``stages.train`` then ``stages.evaluate`` for one task in ``workdir`` (which holds data/raw/...),
+    with the repository's params.yaml updated by ``overrides`` ({"section.key": value}); returns the metrics."""
+    import json
+
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for dotted, value in (overrides or {}).items():
+        *path, key = dotted.split(".")
+        node = params
+        for p in path:
+            node = node[p]
+        node[key] = value
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'mlflow.db'}")
+    from stages import evaluate, train
+
+    assert train.main([task]) == 0
+    assert evaluate.main([task]) == 0
+    return json.loads((workdir / "metrics" / f"{task}.json").read_text())

@@ -60,3 +60,11 @@ def test_chapter_2_tasks_run_at_their_params(tmp_path, task_id):
     if task_id == "ch02_backprop":
         assert metrics["max_abs_gradient_difference_vs_tensorflow"] < 1e-10
     assert list((tmp_path / "plots" / task_id / "train").glob("*.png"))
+
+
+def test_gradient_descent_of_fig_2_10_moves_against_the_derivative():
+    from pipelines.ch02_basics import gradient_descent
+
+    right, left = gradient_descent(1.0, 0.3, 8), gradient_descent(-1.0, 0.3, 8)
+    assert right[1] == 0.7 and left[1] == -0.7  # x - eta * f'(x), f'(x) = x
+    assert np.all(np.diff(right**2 / 2) < 0) and np.allclose(right, -left) and abs(right[-1]) < 0.06

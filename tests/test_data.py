@@ -66,3 +66,67 @@ def test_real_mr_has_the_books_shapes():
     texts, y = load_mr_raw(MIRROR / "mr")
     assert len(texts) == 10662 and y.sum() == 5331
     assert texts[0].startswith("the rock is destined to be the 21st century 's new conan")
+
+
+# ---- raw-format loaders of chapters 3-5 ----
+
+
+def test_idx_roundtrip_and_corrupt_files(tmp_path):
+    import gzip
+
+    from dltm.data import load_mnist, read_idx
+
+    from .conftest import synthetic_mnist, write_idx
+
+    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    np.testing.assert_array_equal(read_idx(write_idx(tmp_path / "a.gz", a)), a)
+    raw = tmp_path / "raw.idx"
+    raw.write_bytes(gzip.decompress((tmp_path / "a.gz").read_bytes()))
+    np.testing.assert_array_equal(read_idx(raw), a)  # not gzipped is fine too
+    raw.write_bytes(raw.read_bytes()[:-1])
+    with pytest.raises(ValueError, match=r"raw.idx: header says shape \(2, 3, 4\)"):
+        read_idx(raw)
+    raw.write_bytes(b"PK\x03\x04junk")
+    with pytest.raises(ValueError, match="raw.idx: not an idx file"):
+        read_idx(raw)
+    files = synthetic_mnist(tmp_path / "mnist", n_train=30, n_test=20)
+    x, y = load_mnist(tmp_path / "mnist", "test")
+    assert x.shape == (20, 28, 28) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1 and y.shape == (20,)
+    write_idx(files["t10k-labels-idx1-ubyte.gz"], np.zeros(19))
+    with pytest.raises(ValueError, match="has shape"):
+        load_mnist(tmp_path / "mnist", "test")
+
+
+def test_har_loader_stacks_the_nine_signals_in_the_book_order(tmp_path):
+    from dltm.data import HAR_SIGNALS, load_har
+
+    from .conftest import synthetic_har
+
+    base = synthetic_har(tmp_path, n_train=12, n_test=6)
+    x, y = load_har(tmp_path, "train")
+    assert x.shape == (12, 128, 9) and x.dtype == np.float32 and y.min() >= 0 and y.max() <= 5
+    body_gyro_z = np.loadtxt(base / "train" / "Inertial Signals" / "body_gyro_z_train.txt")
+    np.testing.assert_allclose(x[:, :, HAR_SIGNALS.index("body_gyro_z")], body_gyro_z, rtol=1e-6)
+    assert HAR_SIGNALS.index("body_gyro_z") == 8 and HAR_SIGNALS[0] == "total_acc_x"
+    (base / "test" / "y_test.txt").write_text("1\n2\n7\n1\n1\n1\n")
+    with pytest.raises(ValueError, match="y_test.txt: labels must be 1-6"):
+        load_har(tmp_path, "test")
+    (base / "test" / "y_test.txt").write_text("1\n")
+    with pytest.raises(ValueError, match="disagree on the number of windows"):
+        load_har(tmp_path, "test")
+    (base / "test" / "Inertial Signals" / "body_acc_y_test.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="body_acc_y_test.txt: missing"):
+        load_har(tmp_path, "test")
+
+
+@needs_mirror
+@pytest.mark.realdata
+def test_real_mnist_test_split_and_train_labels_from_the_mirror():
+    """The evaluation-only check the offline mirror allows: the 10k test images and both label files."""
+    from dltm.data import load_mnist, read_idx
+
+    x, y = load_mnist(MIRROR / "mnist", "test")
+    assert x.shape == (10000, 28, 28) and x.max() == 1.0 and x.min() == 0.0
+    assert np.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    train_labels = read_idx(MIRROR / "mnist" / "train-labels-idx1-ubyte.gz")
+    assert np.bincount(train_labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

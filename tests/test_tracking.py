@@ -70,3 +70,24 @@ def test_default_store_keeps_artifacts_at_the_root_even_from_an_experiment_copy(
     assert exp.artifact_location == (root / "mlruns").as_uri()
     assert (root / "mlruns").is_dir() and not (temp_copy / "mlruns").exists()
     assert [a.path for a in client.list_artifacts(tr.run_id)] == ["note.txt"]
+
+
+def test_child_runs_nest_under_the_parent_and_reopen(tmp_path, monkeypatch):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with Tracker("exp", "parent") as parent:
+        with Tracker("exp", "parent/r0", parent=parent) as child:
+            child.log_metrics({"loss": 1.0}, step=0)
+        parent.log_metrics({"accuracy_mean": 0.5})
+    with Tracker("exp", "parent", run_id=parent.run_id) as again:
+        with Tracker("exp", "parent/r0", run_id=child.run_id, parent=again) as child2:
+            child2.log_metrics({"test_accuracy": 0.75})
+    assert not parent.failures and not child2.failures
+    client = mlflow.MlflowClient(uri)
+    c = client.get_run(child.run_id)
+    assert c.data.tags["mlflow.parentRunId"] == parent.run_id
+    assert c.data.metrics == {"loss": 1.0, "test_accuracy": 0.75}
+    assert client.get_run(parent.run_id).data.metrics == {"accuracy_mean": 0.5}
+    assert client.get_run(parent.run_id).info.status == "FINISHED"
