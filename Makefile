@@ -31,6 +31,7 @@ lint: setup
 bench: setup                         ## benchmarks/ (see benchmarks/README.md)
 	python -m benchmarks.tokenizer_throughput
 	python -m benchmarks.kim_cnn_throughput
+	python -m benchmarks.skipgram_throughput
 
 experiments: setup                   ## reports/experiments.md: the local experiments beside the baseline
 	{ echo '# Experiments'; echo; \

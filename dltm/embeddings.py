@@ -1,0 +1,154 @@
+"""Word vectors: the evaluation every embedding gets (book 6; issue 4) and the embedding matrix a text model
+takes from them (chapter 7's static, non-static and multichannel CNNs).
+
+Vectors are gensim ``KeyedVectors``, read from and written to the word2vec text format, so the Keras SGNS
+model, gensim's Word2Vec, GloVe and pretrained files all go through the same functions.
+
+- :func:`analogy_accuracy`: questions-words.txt (king - man + woman = queen) per section and in total, over
+  the ``restrict_vocab`` most frequent words as gensim does it;
+- :func:`word_pair_correlations`: Spearman's rho on WordSim-353 and SimLex-999 (both ship inside gensim);
+- :func:`nearest_neighbours`: by cosine similarity (the book printed raw dot products);
+- :func:`projection_png`: a 2-D PCA picture of the most frequent words;
+- :func:`embedding_matrix`: rows for a tokenizer's word_index, unknown words drawn from U(-a, a) as Kim did,
+  and how many words the vectors cover.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dltm.io import atomic_path
+
+PAIR_SETS = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
+
+
+def keyed_vectors(words: list[str], vectors: np.ndarray):
+    """KeyedVectors from a word list (most frequent first) and a (len(words), dim) matrix."""
+    from gensim.models import KeyedVectors
+
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(words) != len(vectors):
+        raise ValueError(f"keyed_vectors: {len(words)} words but vectors of shape {vectors.shape}")
+    kv = KeyedVectors(vector_size=vectors.shape[1])
+    kv.add_vectors(words, vectors)
+    for i, w in enumerate(words):  # the word2vec format stores words by descending count
+        kv.set_vecattr(w, "count", len(words) - i)
+    return kv
+
+
+def save_word2vec(kv, path: str | os.PathLike) -> Path:
+    """The word2vec text format ('<count> <dim>' then '<word> <v1> ... <vdim>'), written atomically."""
+    with atomic_path(path, suffix=".txt") as tmp:
+        kv.save_word2vec_format(str(tmp), binary=False)
+    return Path(path)
+
+
+def load_word2vec(path: str | os.PathLike, limit: int | None = None, no_header: bool = False):
+    """Vectors in the word2vec text format; ``no_header`` for GloVe's files (no '<count> <dim>' line)."""
+    from gensim.models import KeyedVectors
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such vectors file")
+    try:
+        return KeyedVectors.load_word2vec_format(str(path), binary=False, limit=limit, no_header=no_header)
+    except (ValueError, UnicodeDecodeError) as e:
+        hint = "" if no_header else " (a GloVe file has no header line: pass no_header=True)"
+        raise ValueError(f"{path}: not a word2vec text file{hint}: {e}") from None
+
+
+def analogy_accuracy(kv, questions: str | os.PathLike, restrict_vocab: int = 30_000) -> dict[str, Any]:
+    """Accuracy on the analogy questions whose four words are among the ``restrict_vocab`` most frequent.
+
+    Returns ``analogy_accuracy`` (all sections), ``analogy_semantic``/``analogy_syntactic`` (sections
+    without / with the 'gram' prefix), ``analogy_questions`` (how many were covered) and per-section values."""
+    import logging
+
+    logging.getLogger("gensim").setLevel(logging.WARNING)
+    _, sections = kv.evaluate_word_analogies(str(questions), restrict_vocab=restrict_vocab, case_insensitive=True)
+    out: dict[str, Any] = {}
+    groups: dict[str, list[int]] = {"semantic": [0, 0], "syntactic": [0, 0]}
+    total = [0, 0]
+    for sec in sections:
+        if sec["section"] == "Total accuracy":
+            continue
+        right, wrong = len(sec["correct"]), len(sec["incorrect"])
+        g = groups["syntactic" if sec["section"].startswith("gram") else "semantic"]
+        g[0] += right
+        g[1] += right + wrong
+        total[0] += right
+        total[1] += right + wrong
+        if right + wrong:
+            out[f"analogy_section.{sec['section']}"] = right / (right + wrong)
+    out["analogy_accuracy"] = total[0] / total[1] if total[1] else 0.0
+    out["analogy_questions"] = total[1]
+    for name, (right, n) in groups.items():
+        out[f"analogy_{name}"] = right / n if n else 0.0
+    return out
+
+
+def word_pair_correlations(kv) -> dict[str, float]:
+    """Spearman's rho (and the share of pairs out of vocabulary) on WordSim-353 and SimLex-999."""
+    import warnings
+
+    from gensim.test.utils import datapath
+
+    out = {}
+    for name, file in PAIR_SETS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy warns on constant input when nothing is covered
+            _, spearman, oov = kv.evaluate_word_pairs(datapath(file), case_insensitive=True)
+        out[f"{name}_spearman"] = float(spearman[0]) if np.isfinite(spearman[0]) else 0.0
+        out[f"{name}_oov_percent"] = float(oov)
+    return out
+
+
+def nearest_neighbours(kv, words: list[str], topn: int = 8) -> dict[str, list[tuple[str, float]]]:
+    """The ``topn`` nearest words of each word by cosine similarity (words not in the vocabulary skipped)."""
+    return {w: [(n, round(float(s), 4)) for n, s in kv.most_similar(w, topn=topn)] for w in words if w in kv}
+
+
+def projection_png(kv, path: str | os.PathLike, title: str, n_words: int = 150) -> Path:
+    """The ``n_words`` most frequent words projected on their first two principal components."""
+    from sklearn.decomposition import PCA
+
+    from dltm.evaluation import _pyplot, save_png
+
+    words = kv.index_to_key[:n_words]
+    xy = PCA(n_components=2, random_state=0).fit_transform(kv[words])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 7))
+    ax.scatter(xy[:, 0], xy[:, 1], s=6, color="grey")
+    for w, (x, y) in zip(words, xy, strict=True):
+        ax.annotate(w, (x, y), fontsize=7)
+    ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
+    return save_png(fig, path)
+
+
+def embedding_matrix(word_index: dict[str, int], kv, num_words: int | None = None, scale: float = 0.25,
+                     seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+    """A (num_words, dim) matrix for ``Embedding(weights=...)``: row i is the vector of the word with index i;
+    words without a vector get U(-scale, scale) (Kim 2014); row 0 (padding) is zeros.
+
+    Returns the matrix and its coverage: words found, words missing, and the share found."""
+    n = (max(word_index.values()) + 1) if num_words is None else num_words
+    rng = np.random.default_rng(seed)
+    matrix = rng.uniform(-scale, scale, (n, kv.vector_size)).astype(np.float32)
+    matrix[0] = 0.0
+    found = missing = 0
+    for word, i in word_index.items():
+        if i >= n:
+            continue
+        vec = kv[word] if word in kv else (kv[word.lower()] if word.lower() in kv else None)
+        if vec is None:
+            missing += 1
+        else:
+            matrix[i] = vec
+            found += 1
+    coverage = {"words": found + missing, "found": found, "missing": missing,
+                "coverage": found / (found + missing) if found + missing else 0.0}
+    return matrix, coverage
