@@ -107,7 +107,73 @@ def prepare_mr(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, params: d
     return info
 
 
-PREPARERS = {"mr": prepare_mr}
+# ------------------------------------------------------------------------------------------------------------
+# Word-vector corpora (chapter 6): text8 as the book uses it, or PTB's training text offline
+# ------------------------------------------------------------------------------------------------------------
+
+CORPUS_FILES = {"text8": "text8", "ptb": "ptb.train.txt"}
+UNK = "UNK"
+
+
+def corpus_words(raw_dir: str | os.PathLike, corpus: str) -> list[str]:
+    """The corpus as one stream of words (line ends ignored, as text8 has none); PTB's ``<unk>`` is UNK."""
+    path = Path(raw_dir) / CORPUS_FILES[corpus]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{corpus}` first")
+    words = path.read_text(encoding="utf-8").split()
+    return [UNK if w == "<unk>" else w for w in words]
+
+
+def prepare_corpus(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, params: dict[str, Any]) -> dict[str, Any]:
+    """The book's ``build_dataset`` (6.3): the ``vocabulary_size - 1`` most frequent words get ids 1.. by
+    rank (ties by first appearance), everything else is UNK = 0. Writes ids.npy, vocab.tsv (word, count;
+    row i = id i), info.json."""
+    from collections import Counter
+
+    corpus = Path(raw_dir).name
+    where = f"prepare.{corpus}"
+    vocabulary_size = require(params, "vocabulary_size", int, where)
+    max_tokens = require(params, "max_tokens", int, where)
+    if vocabulary_size < 2:
+        raise ValueError(f"params.yaml: {where}.vocabulary_size must be >= 2, got {vocabulary_size}")
+    words = corpus_words(raw_dir, corpus)
+    if max_tokens:
+        words = words[:max_tokens]
+    counts = Counter(w for w in words if w != UNK)
+    vocab = [w for w, _ in counts.most_common(vocabulary_size - 1)]
+    index = {w: i for i, w in enumerate(vocab, 1)}
+    ids = np.fromiter((index.get(w, 0) for w in words), dtype=np.int32, count=len(words))
+    unk = int((ids == 0).sum())
+    info = {"corpus": corpus, "tokens": len(words), "vocabulary": len(vocab) + 1, "distinct_words": len(counts),
+            "unk_tokens": unk, "unk_share": unk / max(len(words), 1),
+            "raw_sha256": datasets.sha256_file(Path(raw_dir) / CORPUS_FILES[corpus])}
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        np.save(tmp / "ids.npy", ids)
+        rows = [f"{UNK}\t{unk}"] + [f"{w}\t{counts[w]}" for w in vocab]
+        (tmp / "vocab.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        write_json(tmp / "info.json", info)
+    return info
+
+
+@dataclass
+class Corpus:
+    ids: np.ndarray
+    """Word ids by frequency rank; 0 is UNK."""
+    words: list[str]
+    """words[i] is the word with id i (words[0] = 'UNK')."""
+    counts: np.ndarray
+
+
+def load_corpus(prepared_dir: str | os.PathLike) -> Corpus:
+    d = Path(prepared_dir)
+    if not (d / "ids.npy").is_file():
+        raise FileNotFoundError(f"{d}/ids.npy: missing; run `dvc repro prepare@{d.name}` first")
+    rows = [line.split("\t") for line in (d / "vocab.tsv").read_text(encoding="utf-8").splitlines()]
+    return Corpus(np.load(d / "ids.npy"), [r[0] for r in rows], np.array([int(r[1]) for r in rows]))
+
+
+PREPARERS = {"mr": prepare_mr, "text8": prepare_corpus, "ptb": prepare_corpus}
 
 
 @dataclass

@@ -207,10 +207,12 @@ _REGISTRY: tuple[Dataset, ...] = (
             ),
         ),
         files={"text8": None},
+        mirror=(Source("text8/text8.zip", sha256="a6640522afe85d1963ad56c05b0ede0a0c000dddc9671758a6cc09b7a38e5232",
+                       extract={"text8": "text8"}),),
         format="one line of space-separated lower-case words", encoding="ascii",
         license="Wikipedia text (CC BY-SA)",
         citation="Matt Mahoney, Large Text Compression Benchmark, http://mattmahoney.net/dc/textdata.html",
-        notes="Not in the offline mirror; offline runs use ptb or imdb text.",
+        notes="Not in the shared offline mirror (a mirror may hold it as text8/text8.zip); offline runs use ptb.",
         tasks=("ch06_word2vec_keras",),
     ),
     Dataset(

@@ -152,3 +152,24 @@ def embedding_matrix(word_index: dict[str, int], kv, num_words: int | None = Non
     coverage = {"words": found + missing, "found": found, "missing": missing,
                 "coverage": found / (found + missing) if found + missing else 0.0}
     return matrix, coverage
+
+
+PRETRAINED = {"glove6b": "glove.6B.{dim}d.txt", "glove_twitter": "glove.twitter.27B.{dim}d.txt"}
+
+
+def pretrained(dataset_id: str, dim: int, raw_root: str | os.PathLike = "data/raw", limit: int | None = None):
+    """Pretrained GloVe vectors from the dataset registry (``dvc repro download@glove6b`` first):
+    ``glove6b`` has 50/100/200/300 dimensions, ``glove_twitter`` 25/50/100/200."""
+    from dltm import datasets
+
+    if dataset_id not in PRETRAINED:
+        raise ValueError(f"pretrained vectors: unknown dataset {dataset_id!r} (known: {', '.join(PRETRAINED)})")
+    name = PRETRAINED[dataset_id].format(dim=dim)
+    if name not in datasets.get(dataset_id).files:
+        dims = sorted(int(f.rsplit(".", 2)[-2].rstrip("d")) for f in datasets.get(dataset_id).files)
+        raise ValueError(f"{dataset_id} has no {dim}-d vectors (dimensions: {dims})")
+    path = Path(raw_root) / dataset_id / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{dataset_id}` "
+                                f"(or `python -m stages.download {dataset_id}`) first")
+    return load_word2vec(path, limit=limit, no_header=True)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from dltm.tracking import Tracker
 
 CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch03_keras", "pipelines.ch04_feedforward",
-                   "pipelines.ch05_cnn", "pipelines.ch07_text_cnn")
+                   "pipelines.ch05_cnn", "pipelines.ch06_word2vec", "pipelines.ch07_text_cnn")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class Task:
     notes: str = ""
     also: tuple[str, ...] = ()
     """Further keys of metrics/<task>.json that the report lists beside ``metric``."""
+    outputs: str = "models"
+    """Where ``train`` writes: ``models`` for models, ``data/embeddings`` for word vectors later tasks read."""
+    variants: tuple[str, ...] = ()
+    """The values of ``--variant`` the task runs with (chapter 6: the corpus); one DVC stage per value."""
 
     @property
     def chapter(self) -> str:
@@ -67,24 +71,31 @@ class Context:
     run: RunSettings
     tracker: Tracker
     root: Path = Path(".")
+    variant: str | None = None
+    """e.g. the corpus an embedding is trained on; outputs are then named ``<task>-<variant>``."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.task.id}-{self.variant}" if self.variant else self.task.id
 
     @property
     def model_dir(self) -> Path:
-        return self.root / "models" / self.task.id
+        """models/<task>/ (or data/embeddings/<task>-<variant>/ for word vectors)."""
+        return self.root / self.task.outputs / self.name
 
     @property
     def train_dir(self) -> Path:
         """plots/<task>/train/: what training shows (history.csv for ``dvc plots``, history.png)."""
-        return self.root / "plots" / self.task.id / "train"
+        return self.root / "plots" / self.name / "train"
 
     @property
     def eval_dir(self) -> Path:
         """plots/<task>/eval/: what evaluation shows (confusion_matrix.png, sample outputs)."""
-        return self.root / "plots" / self.task.id / "eval"
+        return self.root / "plots" / self.name / "eval"
 
     @property
     def metrics_file(self) -> Path:
-        return self.root / "metrics" / f"{self.task.id}.json"
+        return self.root / "metrics" / f"{self.name}.json"
 
     def prepared(self, dataset: str) -> Path:
         return self.root / "data" / "prepared" / dataset

@@ -12,15 +12,17 @@ import sys
 from dltm import tasks
 from dltm.io import read_json
 from dltm.tracking import Tracker
-from stages.train import provenance_tags, task_from_argv
+from stages.train import provenance_tags, run_name, task_from_argv
 
 
 def main(argv: list[str] | None = None) -> int:
-    task, run, task_params = task_from_argv(argv, __doc__)
-    run_info = read_json(f"models/{task.id}/run.json")
-    with Tracker(task.experiment, task.id, run_id=run_info.get("mlflow_run_id"),
-                 tags=provenance_tags(task, run, "evaluate")) as tracker:
-        ctx = tasks.Context(task, task_params, run, tracker)
+    task, run, task_params, variant = task_from_argv(argv, __doc__)
+    name = run_name(task, variant)
+    run_info = read_json(f"{task.outputs}/{name}/run.json")
+    stage = "evaluate_embedding" if task.outputs != "models" else "evaluate"
+    with Tracker(task.experiment, name, run_id=run_info.get("mlflow_run_id"),
+                 tags=provenance_tags(task, run, stage, variant)) as tracker:
+        ctx = tasks.Context(task, task_params, run, tracker, variant=variant)
         metrics = task.evaluate(ctx)
     print(json.dumps(metrics, indent=2))
     return 0

@@ -17,40 +17,56 @@ from dltm.io import write_json
 from dltm.tracking import Tracker, tracking_uri
 
 
-def provenance_tags(task: tasks.Task, run: P.RunSettings, stage: str) -> dict[str, str]:
+def provenance_tags(task: tasks.Task, run: P.RunSettings, stage: str, variant: str | None = None
+                    ) -> dict[str, str]:
     git = runtime.git_info()
     tags = {
-        "task": task.id, "book_section": task.section, f"dvc_stage.{stage}": f"{stage}@{task.id}",
+        "task": task.id, "book_section": task.section,
+        f"dvc_stage.{stage}": f"{stage}@{task.id}" + (f"-{variant}" if variant else ""),
         "git_commit": git["commit"], "git_dirty": git["dirty"], "seed": str(run.seed),
         "machine": runtime.machine_summary(),
     }
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
-    if task.dataset:
-        tags["dataset"] = task.dataset
-        for name, sha in datasets.checksums(task.dataset).items():
+    dataset = variant if task.variants else task.dataset  # chapter 6's variants are corpora
+    if variant:
+        tags["variant"] = variant
+    if dataset:
+        tags["dataset"] = dataset
+        for name, sha in datasets.checksums(dataset).items():
             tags[f"dataset_sha256.{name}"] = sha
     return tags
 
 
-def task_from_argv(argv: list[str] | None, doc: str) -> tuple[tasks.Task, P.RunSettings, dict]:
-    """Parse ``<task id>`` and read its params section and the run settings."""
+def task_from_argv(argv: list[str] | None, doc: str) -> tuple[tasks.Task, P.RunSettings, dict, str | None]:
+    """Parse ``<task id> [--variant V]`` and read the task's params section and the run settings."""
     ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("task", help="a task id of TASKS.md, e.g. ch07_kim_cnn")
+    ap.add_argument("--variant", help="for tasks with variants (chapter 6: the corpus, e.g. ptb)")
     args = ap.parse_args(argv)
     params = P.load()
     task = tasks.get(args.task)
-    return task, P.RunSettings.from_params(params), P.section(params, task.id)
+    if task.variants and args.variant not in task.variants:
+        ap.error(f"{task.id} needs --variant, one of {', '.join(task.variants)}")
+    if not task.variants and args.variant:
+        ap.error(f"{task.id} has no variants")
+    return task, P.RunSettings.from_params(params), P.section(params, task.id), args.variant
 
 
-def main(argv: list[str] | None = None) -> int:
-    task, run, task_params = task_from_argv(argv, __doc__)
-    with Tracker(task.experiment, task.id, tags=provenance_tags(task, run, "train")) as tracker:
+def run_name(task: tasks.Task, variant: str | None) -> str:
+    return f"{task.id}-{variant}" if variant else task.id
+
+
+def main(argv: list[str] | None = None, stage: str = "train") -> int:
+    task, run, task_params, variant = task_from_argv(argv, __doc__)
+    tags = provenance_tags(task, run, stage, variant)
+    with Tracker(task.experiment, run_name(task, variant), tags=tags) as tracker:
         tracker.log_params({"run": asdict(run), task.id: task_params})
-        ctx = tasks.Context(task, task_params, run, tracker)
+        ctx = tasks.Context(task, task_params, run, tracker, variant=variant)
         info = task.train(ctx)
         write_json(ctx.model_dir / "run.json", {
             "task": task.id,
+            "variant": variant,
             "mlflow_run_id": tracker.run_id,
             "mlflow_tracking_uri": tracking_uri() if tracker.active else None,
             "seed": run.seed,

@@ -139,7 +139,45 @@ def synthetic_har(root: Path, n_train: int = 120, n_test: int = 60, seed: int = 
     return base
 
 
-def run_task(workdir: Path, monkeypatch, task: str, overrides: dict | None = None) -> dict:
+W2V_TOPICS = [["king", "queen", "man", "woman", "prince", "princess"], ["paris", "france", "rome", "italy",
+               "berlin", "germany"], ["walk", "walking", "swim", "swimming", "run", "running"]]
+
+
+def synthetic_corpus(seed: int = 0, sentences: int = 400) -> str:
+    """Words that co-occur by topic, with filler, in PTB's format (one sentence per line, <unk>, N)."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(sentences):
+        topic = rng.choice(W2V_TOPICS)
+        words = rng.choices(topic, k=5) + rng.sample(FILLER, 3) + ["<unk>", "N"]
+        rng.shuffle(words)
+        lines.append(" " + " ".join(words) + " ")
+    return "\n".join(lines) + "\n"
+
+
+def synthetic_questions() -> str:
+    return (": family\nking queen prince princess\nman woman prince princess\n"
+            ": capital-common-countries\nparis france rome italy\nberlin germany paris france\n"
+            ": gram5-present-participle\nwalk walking swim swimming\nrun running walk walking\n")
+
+
+def write_corpora(raw: Path) -> dict[str, Path]:
+    """data/raw/{ptb,text8,analogies} with synthetic contents in the real layouts."""
+    for d in ("ptb", "text8", "analogies"):
+        (raw / d).mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, seed in (("train", 0), ("valid", 1), ("test", 2)):
+        out[f"ptb.{split}.txt"] = raw / "ptb" / f"ptb.{split}.txt"
+        out[f"ptb.{split}.txt"].write_text(synthetic_corpus(seed))
+    out["text8"] = raw / "text8" / "text8"
+    out["text8"].write_text(" ".join(synthetic_corpus(3).replace("<unk>", "").split()))
+    out["questions-words.txt"] = raw / "analogies" / "questions-words.txt"
+    out["questions-words.txt"].write_text(synthetic_questions())
+    return out
+
+
+def run_task(workdir: Path, monkeypatch, task: str, overrides: dict | None = None,
+             variant: str | None = None) -> dict:
     """Run ``stages.train`` then ``stages.evaluate`` for one task in ``workdir`` (which holds data/raw/...),
     with the repository's params.yaml updated by ``overrides`` ({"section.key": value}); returns the metrics."""
     import json
@@ -158,6 +196,7 @@ def run_task(workdir: Path, monkeypatch, task: str, overrides: dict | None = Non
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'mlflow.db'}")
     from stages import evaluate, train
 
-    assert train.main([task]) == 0
-    assert evaluate.main([task]) == 0
-    return json.loads((workdir / "metrics" / f"{task}.json").read_text())
+    args = [task] + (["--variant", variant] if variant else [])
+    assert train.main(args) == 0
+    assert evaluate.main(args) == 0
+    return json.loads((workdir / "metrics" / f"{task}{'-' + variant if variant else ''}.json").read_text())

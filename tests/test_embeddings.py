@@ -76,3 +76,20 @@ def test_embedding_matrix_rows_follow_the_word_index_and_report_coverage():
     assert np.allclose(matrix[1], kv["king"]) and np.allclose(matrix[2], kv["queen"])  # case folded
     assert np.abs(matrix[3]).max() <= 0.25 and not np.allclose(matrix[3], 0)
     assert cov == {"words": 4, "found": 3, "missing": 1, "coverage": 0.75}  # 'rare' (index 9) is cut off
+
+
+def test_pretrained_glove_through_the_registry(tmp_path):
+    from dltm.embeddings import pretrained
+
+    folder = tmp_path / "glove_twitter"
+    folder.mkdir()
+    (folder / "glove.twitter.27B.25d.txt").write_text("<user> " + " ".join(["0.5"] * 25) + "\nlol "
+                                                       + " ".join(["-0.1"] * 25) + "\n")
+    kv = pretrained("glove_twitter", 25, tmp_path)
+    assert kv.vector_size == 25 and kv.index_to_key == ["<user>", "lol"]
+    matrix, cov = embedding_matrix({"lol": 1, "omg": 2}, kv)
+    assert cov["found"] == 1 and np.allclose(matrix[1], -0.1)
+    with pytest.raises(ValueError, match=r"glove6b has no 64-d vectors \(dimensions: \[50, 100, 200, 300\]\)"):
+        pretrained("glove6b", 64, tmp_path)
+    with pytest.raises(FileNotFoundError, match="download@glove6b"):
+        pretrained("glove6b", 50, tmp_path)

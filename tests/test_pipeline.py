@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,16 @@ import pytest
 from dltm.datasets import sha256_file
 from dltm.tasks import all_tasks
 
-from .conftest import MIRROR, REPO, needs_mirror, synthetic_har, synthetic_mnist, synthetic_mr, synthetic_tables
+from .conftest import (
+    MIRROR,
+    REPO,
+    needs_mirror,
+    synthetic_har,
+    synthetic_mnist,
+    synthetic_mr,
+    synthetic_tables,
+    write_corpora,
+)
 
 pytestmark = pytest.mark.slow
 TASKS = list(all_tasks())
@@ -67,17 +77,38 @@ def synthetic(tmp_path_factory):
         sums[name.removesuffix(".txt")] = {name: sha256_file(path), f"book/{name}": sha256_file(path)}
     sums["mnist"] = {n: sha256_file(p) for n, p in synthetic_mnist(mirror / "mnist").items()}
     synthetic_har(tmp / "har_src", zip_to=mirror / "har" / "UCI HAR Dataset.zip")
+    corpora = write_corpora(tmp / "corpora")  # chapter 6: PTB files, text8 (zipped as published), analogies
+    (mirror / "ptb").mkdir()
+    for split in ("train", "valid", "test"):
+        shutil.copy(corpora[f"ptb.{split}.txt"], mirror / "ptb")
+    sums["ptb"] = {f"ptb.{s}.txt": sha256_file(corpora[f"ptb.{s}.txt"]) for s in ("train", "valid", "test")}
+    (mirror / "text8").mkdir()
+    with zipfile.ZipFile(mirror / "text8" / "text8.zip", "w") as z:
+        z.write(corpora["text8"], "text8")
+    sums["text8"] = {"text8/text8.zip": sha256_file(mirror / "text8" / "text8.zip")}
+    (mirror / "word2vec").mkdir()
+    shutil.copy(corpora["questions-words.txt"], mirror / "word2vec")
+    sums["analogies"] = {"questions-words.txt": sha256_file(corpora["questions-words.txt"])}
     (tmp / "sums.json").write_text(json.dumps(sums))
     env = base_env(tmp) | {"DLTM_DATA_MIRROR": str(mirror), "DLTM_EXPECTED_SHA256": str(tmp / "sums.json")}
     ws = make_workspace(tmp, env)
     sh(["dvc", "exp", "run", "-S", "prepare.mr.dev_size=60", "-S", "prepare.mr.cv_folds=5", "-S", "run.max_epochs=2",
-        "-S", "ch07_kim_cnn.filter_nums=4", "-S", "ch05_har_cnn1d.repeats=2"], ws, env)
+        "-S", "ch07_kim_cnn.filter_nums=4", "-S", "ch05_har_cnn1d.repeats=2",
+        "-S", "ch06_word2vec_keras.iterations=40", "-S", "ch06_word2vec_keras.log_every=20",
+        "-S", "ch06_word2vec_keras.batch_size=64", "-S", "ch06_word2vec_keras.vector_dim=16",
+        "-S", "ch06_gensim_skipgram.vector_size=16", "-S", "ch06_gensim_cbow.vector_size=16",
+        "-S", "ch06_glove.vector_size=8"], ws, env)
     return ws, env, tmp, files
 
 
 def test_pipeline_writes_every_output(synthetic):
     ws, env, _, _ = synthetic
     for task in TASKS:
+        if task.startswith("ch06_"):  # embeddings: one per corpus
+            for corpus in ("ptb", "text8"):
+                assert (ws / "metrics" / f"{task}-{corpus}.json").is_file(), (task, corpus)
+                assert (ws / "data" / "embeddings" / f"{task}-{corpus}" / "vectors.txt").is_file(), (task, corpus)
+            continue
         assert (ws / "metrics" / f"{task}.json").is_file(), task
         assert (ws / "models" / task / "run.json").is_file(), task
     assert json.loads((ws / "metrics" / "ch07_tokenizer_demo.json").read_text())["word_index_matches_book"] == 1.0
@@ -89,7 +120,7 @@ def test_pipeline_writes_every_output(synthetic):
     assert (ws / "plots" / "ch07_kim_cnn" / "eval" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     report = (ws / "reports" / "results.md").read_text()
     for task in TASKS:
-        assert f"| {task} |" in report
+        assert f"| {task} |" in report or f"| {task}-ptb |" in report and f"| {task}-text8 |" in report
     assert "max_epochs=2" in report
     har = json.loads((ws / "metrics" / "ch05_har_cnn1d.json").read_text())
     assert har["accuracy_n"] == 2 and "accuracy = " not in report.split("| ch05_har_cnn1d |")[1].split("\n")[0]
@@ -113,6 +144,12 @@ def test_mlflow_has_one_run_per_task_with_everything(synthetic):
     assert set(runs) == set(CH07)
     ch02 = client.search_runs([client.get_experiment_by_name("ch02_basics").experiment_id])
     assert {r.info.run_name for r in ch02} == {t for t in TASKS if t.startswith("ch02_")}
+    ch06 = client.search_runs([client.get_experiment_by_name("ch06_word2vec").experiment_id])
+    assert {r.info.run_name for r in ch06} == {f"{t}-{c}" for t in TASKS if t.startswith("ch06_")
+                                               for c in ("ptb", "text8")}
+    glove = next(r for r in ch06 if r.info.run_name == "ch06_glove-ptb")
+    assert glove.data.tags["dvc_stage.embed"] == "embed@ch06_glove-ptb" and glove.data.tags["dataset"] == "ptb"
+    assert "test_analogy_accuracy" in glove.data.metrics and "dvc_stage.evaluate_embedding" in glove.data.tags
     assert all(r.info.status == "FINISHED" for r in runs.values())
     kim = runs["ch07_kim_cnn"]
     assert kim.data.params["ch07_kim_cnn.filter_nums"] == "4" and kim.data.params["run.max_epochs"] == "2"
@@ -142,7 +179,10 @@ def test_changing_one_task_param_invalidates_only_that_task(synthetic):
         assert set(status) == {"train@ch07_cnn1d", "evaluate@ch07_cnn1d"}
         params.write_text(original.replace("  seed: 1\n", "  seed: 2\n"))
         status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout)
-        assert {s for s in status if s.startswith("train@")} == {f"train@{t}" for t in TASKS}
+        assert {s for s in status if s.startswith("train@")} == {f"train@{t}" for t in TASKS
+                                                                if not t.startswith("ch06_")}
+        assert {s for s in status if s.startswith("embed@")} == {f"embed@{t}-{c}" for t in TASKS
+                                                                if t.startswith("ch06_") for c in ("ptb", "text8")}
         assert not any(s.startswith(("download", "prepare")) for s in status)
     finally:
         params.write_text(original)
