@@ -173,7 +173,70 @@ def load_corpus(prepared_dir: str | os.PathLike) -> Corpus:
     return Corpus(np.load(d / "ids.npy"), [r[0] for r in rows], np.array([int(r[1]) for r in rows]))
 
 
-PREPARERS = {"mr": prepare_mr, "text8": prepare_corpus, "ptb": prepare_corpus}
+# ------------------------------------------------------------------------------------------------------------
+# IMDB (7.3.4 on the data Keras' imdb_cnn was written for): aclImdb/{train,test}/{neg,pos}/<id>_<rating>.txt
+# ------------------------------------------------------------------------------------------------------------
+
+IMDB_CLASSES = ["neg", "pos"]
+
+
+def read_imdb_split(raw_dir: str | os.PathLike, split: str) -> tuple[list[str], np.ndarray]:
+    """The reviews of one split, neg then pos, each in file-name order; HTML line breaks become spaces."""
+    texts, labels = [], []
+    for label, name in enumerate(IMDB_CLASSES):
+        folder = Path(raw_dir) / "aclImdb" / split / name
+        files = sorted(folder.glob("*.txt"))
+        if not files:
+            raise FileNotFoundError(f"{folder}: no reviews; run `dvc repro download@imdb` first")
+        for f in files:
+            try:
+                texts.append(f.read_text(encoding="utf-8").replace("<br />", " "))
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{f}: not UTF-8 ({e.reason} at byte {e.start})") from None
+            labels.append(label)
+    return texts, np.asarray(labels, dtype=np.int32)
+
+
+def prepare_imdb(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, params: dict[str, Any]) -> dict[str, Any]:
+    """The Tokenizer fitted on the training reviews only; both splits encoded with the full vocabulary and
+    stored flat (ids + offsets), each split in a seeded random order. Tasks cut the vocabulary and pad."""
+    seed = require(params, "shuffle_seed", int, "prepare.imdb")
+    tokenizer = Tokenizer()
+    splits = {s: read_imdb_split(raw_dir, s) for s in ("train", "test")}
+    tokenizer.fit_on_texts(splits["train"][0])
+    info: dict[str, Any] = {"vocabulary": len(tokenizer.word_index)}
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        for i, (split, (texts, labels)) in enumerate(splits.items()):
+            order = np.random.RandomState(seed + i).permutation(len(texts))
+            seqs = tokenizer.texts_to_sequences([texts[k] for k in order])
+            lengths = np.array([len(q) for q in seqs])
+            np.savez(tmp / f"{split}.npz", ids=np.concatenate([np.asarray(q, np.int32) for q in seqs]),
+                     offsets=np.concatenate([[0], np.cumsum(lengths)]), labels=labels[order])
+            info[split] = len(texts)
+            info[f"{split}_positives"] = int(labels.sum())
+            info[f"{split}_median_length"] = float(np.median(lengths))
+        (tmp / "tokenizer.json").write_text(tokenizer.to_json(), encoding="utf-8")
+        write_json(tmp / "info.json", info)
+    return info
+
+
+def load_imdb(prepared_dir: str | os.PathLike, num_words: int, maxlen: int, split: str
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' imdb_cnn input: words with index >= num_words dropped (as Tokenizer(num_words) does), then
+    ``pad_sequences(maxlen)`` with its defaults (zeros in front, long reviews keep their end)."""
+    from keras.utils import pad_sequences
+
+    path = Path(prepared_dir) / f"{split}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro prepare@imdb` first")
+    z = np.load(path)
+    ids, offsets = z["ids"], z["offsets"]
+    seqs = [q[q < num_words] for q in np.split(ids, offsets[1:-1])]
+    return pad_sequences(seqs, maxlen=maxlen, dtype="int32"), z["labels"]
+
+
+PREPARERS = {"mr": prepare_mr, "imdb": prepare_imdb, "text8": prepare_corpus, "ptb": prepare_corpus}
 
 
 @dataclass

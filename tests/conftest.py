@@ -200,3 +200,20 @@ def run_task(workdir: Path, monkeypatch, task: str, overrides: dict | None = Non
     assert train.main(args) == 0
     assert evaluate.main(args) == 0
     return json.loads((workdir / "metrics" / f"{task}{'-' + variant if variant else ''}.json").read_text())
+
+
+def synthetic_imdb(raw: Path, n_per_class: int = 40, seed: int = 0) -> Path:
+    """aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt, UTF-8 with HTML line breaks, as the real archive."""
+    rng = random.Random(seed)
+    for split in ("train", "test"):
+        for name, words, ratings in (("pos", POS_WORDS, (7, 10)), ("neg", NEG_WORDS, (1, 4))):
+            folder = raw / "aclImdb" / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n_per_class):
+                toks = rng.choices(FILLER, k=30) + rng.choices(words, k=4)
+                rng.shuffle(toks)
+                text = " ".join(toks[:17]) + ".<br /><br />" + " ".join(toks[17:]) + " \u2014 caf\u00e9."
+                (folder / f"{i}_{rng.randint(*ratings)}.txt").write_text(text, encoding="utf-8")
+    (raw / "aclImdb" / "README").write_text("synthetic\n")
+    (raw / "aclImdb" / "imdb.vocab").write_text("\n".join(FILLER) + "\n")
+    return raw

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from .conftest import (
     REPO,
     needs_mirror,
     synthetic_har,
+    synthetic_imdb,
     synthetic_mnist,
     synthetic_mr,
     synthetic_tables,
@@ -77,6 +79,11 @@ def synthetic(tmp_path_factory):
         sums[name.removesuffix(".txt")] = {name: sha256_file(path), f"book/{name}": sha256_file(path)}
     sums["mnist"] = {n: sha256_file(p) for n, p in synthetic_mnist(mirror / "mnist").items()}
     synthetic_har(tmp / "har_src", zip_to=mirror / "har" / "UCI HAR Dataset.zip")
+    synthetic_imdb(tmp / "imdb_src", n_per_class=60)  # the labeled aclImdb tree, packed as the mirror holds it
+    (mirror / "imdb").mkdir()
+    with tarfile.open(mirror / "imdb" / "aclImdb_v1_labeled.tar.gz", "w:gz") as tar:
+        tar.add(tmp / "imdb_src" / "aclImdb", "aclImdb")
+    sums["imdb"] = {"imdb/aclImdb_v1_labeled.tar.gz": sha256_file(mirror / "imdb" / "aclImdb_v1_labeled.tar.gz")}
     corpora = write_corpora(tmp / "corpora")  # chapter 6: PTB files, text8 (zipped as published), analogies
     (mirror / "ptb").mkdir()
     for split in ("train", "valid", "test"):
@@ -97,7 +104,8 @@ def synthetic(tmp_path_factory):
         "-S", "ch06_word2vec_keras.iterations=40", "-S", "ch06_word2vec_keras.log_every=20",
         "-S", "ch06_word2vec_keras.batch_size=64", "-S", "ch06_word2vec_keras.vector_dim=16",
         "-S", "ch06_gensim_skipgram.vector_size=16", "-S", "ch06_gensim_cbow.vector_size=16",
-        "-S", "ch06_glove.vector_size=8"], ws, env)
+        "-S", "ch06_glove.vector_size=8", "-S", "ch07_cnn1d_imdb.maxlen=40", "-S", "ch07_cnn1d_imdb.filters=8",
+        "-S", "ch07_cnn1d_imdb.hidden_dims=8"], ws, env)
     return ws, env, tmp, files
 
 
@@ -174,7 +182,7 @@ def test_changing_one_task_param_invalidates_only_that_task(synthetic):
     params = ws / "params.yaml"
     original = params.read_text()
     try:
-        params.write_text(original.replace("  filters: 250\n", "  filters: 64\n"))
+        params.write_text(original.replace("  filters: 250\n", "  filters: 64\n", 1))  # ch07_cnn1d, the first
         status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout)
         assert set(status) == {"train@ch07_cnn1d", "evaluate@ch07_cnn1d"}
         params.write_text(original.replace("  seed: 1\n", "  seed: 2\n"))

@@ -11,6 +11,7 @@ BEYOND_TASKS_MD = {
     "ch06_gensim_skipgram": "TASKS.md ch. 6: 'Beyond the book's Keras model: gensim Word2Vec (skip-gram ...'",
     "ch06_gensim_cbow": "TASKS.md ch. 6: '... and CBOW, 6.2.1-6.2.2)'",
     "ch06_glove": "TASKS.md ch. 6: '... and GloVe built from the same corpus'",
+    "ch07_cnn1d_imdb": "issue 5: ch07_cnn1d on IMDB (TASKS.md ch. 7: the imdb_cnn example)",
 }
 
 
