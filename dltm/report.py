@@ -43,7 +43,7 @@ def why_not_run(task: Task, root: Path, variant: str | None = None) -> str:
             datasets.require(dataset, root / "data" / "raw")
         except FileNotFoundError as e:
             notes = datasets.get(dataset).notes
-            return f"its data is missing ({e})" + (f"; {notes}" if notes else "")
+            return f"its data is missing ({str(e).rstrip('.')})" + (f"; {notes.rstrip('.')}" if notes else "")
     name = f"{task.id}-{variant}" if variant else task.id
     return f"its stages for {name} have not run in this workspace"
 
@@ -81,7 +81,7 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
                 lines.append(f"| {name} | {task.section} | {dataset} | {task.metric} | "
                              f"not run | {fmt(task.reference.value) if task.reference else '-'} | "
                              f"{task.reference.source if task.reference else ''} | |")
-                notes.append(f"- **{name}**: not run here: {why_not_run(task, root, variant)}.")
+                notes.append(f"- **{name}**: not run here: {why_not_run(task, root, variant).rstrip('.')}.")
                 continue
             metrics = json.loads(mfile.read_text(encoding="utf-8"))
             run = json.loads(rfile.read_text(encoding="utf-8")) if rfile.is_file() else {}
