@@ -55,6 +55,24 @@ def positive_pairs(sequence: np.ndarray, window_size: int, keep: np.ndarray | No
     return np.stack([seq[i[valid]], seq[j[valid]]], axis=1)     # row-major: by i, then by j
 
 
+def with_negatives(positives: np.ndarray, vocabulary_size: int, negative_samples: float,
+                   rng: np.random.Generator, shuffle: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Positive couples plus ``int(len * negative_samples)`` negatives ``[target, uniform(1, V - 1)]``, their
+    targets taken in turn from a shuffled copy of the positives' targets; labels 1 / 0; optionally shuffled."""
+    n_neg = int(len(positives) * negative_samples) if negative_samples > 0 and len(positives) else 0
+    couples, labels = positives, np.ones(len(positives), dtype=np.int64)
+    if n_neg:
+        words = rng.permutation(positives[:, 0])
+        negatives = np.stack([words[np.arange(n_neg) % len(words)], rng.integers(1, vocabulary_size, n_neg)],
+                             axis=1)
+        couples = np.concatenate([positives, negatives])
+        labels = np.concatenate([labels, np.zeros(n_neg, dtype=np.int64)])
+    if shuffle:
+        order = rng.permutation(len(couples))
+        couples, labels = couples[order], labels[order]
+    return couples, labels
+
+
 def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_samples: float = 1.0,
               shuffle: bool = True, categorical: bool = False, sampling_table: np.ndarray | None = None,
               seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -71,18 +89,8 @@ def skipgrams(sequence, vocabulary_size: int, window_size: int = 4, negative_sam
     keep = None
     if sampling_table is not None:
         keep = np.asarray(sampling_table)[seq] >= rng.random(len(seq))
-    couples = positive_pairs(seq, window_size, keep)
-    labels = np.ones(len(couples), dtype=np.int64)
-    n_neg = int(len(labels) * negative_samples) if negative_samples > 0 else 0
-    if n_neg and len(couples):
-        words = rng.permutation(couples[:, 0])
-        negatives = np.stack([words[np.arange(n_neg) % len(words)],
-                              rng.integers(1, vocabulary_size, n_neg)], axis=1)
-        couples = np.concatenate([couples, negatives])
-        labels = np.concatenate([labels, np.zeros(n_neg, dtype=np.int64)])
-    if shuffle:
-        order = rng.permutation(len(couples))
-        couples, labels = couples[order], labels[order]
+    couples, labels = with_negatives(positive_pairs(seq, window_size, keep), vocabulary_size, negative_samples,
+                                     rng, shuffle)
     if categorical:
         labels = np.stack([1 - labels, labels], axis=1)
     return couples, labels
@@ -105,16 +113,10 @@ def skipgram_chunks(sequence: np.ndarray, vocabulary_size: int, window_size: int
             if sampling_table is not None:
                 keep = np.asarray(sampling_table)[seq[start:stop]] >= rng.random(stop - start)
             pos = positive_pairs(seq, window_size, keep, start, stop)
-            n_neg = int(len(pos) * negative_samples) if negative_samples > 0 else 0
             if not len(pos):
                 continue
-            words = rng.permutation(pos[:, 0])
-            neg = np.stack([words[np.arange(n_neg) % len(words)], rng.integers(1, vocabulary_size, n_neg)],
-                           axis=1)
-            couples = np.concatenate([pos, neg])
-            labels = np.concatenate([np.ones(len(pos)), np.zeros(n_neg)]).astype(np.float32)
-            order = rng.permutation(len(couples))
-            yield couples[order, 0], couples[order, 1], labels[order]
+            couples, labels = with_negatives(pos, vocabulary_size, negative_samples, rng)
+            yield couples[:, 0], couples[:, 1], labels.astype(np.float32)
         epoch += 1
         if not repeat:
             return

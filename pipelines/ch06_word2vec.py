@@ -305,13 +305,16 @@ def validation_words(kv, seed: int, valid_size: int = 16, valid_window: int = 10
 
 
 def evaluate_embedding(ctx: Context) -> dict[str, Any]:
-    p = ctx.params
+    p, where = ctx.params, ctx.task.id
+    ranking = require(p, "neighbours", str, where)
+    if ranking not in ("cosine", "dot"):
+        raise ParamError(f"params.yaml: {where}.neighbours must be 'cosine' or 'dot' (the book's), got {ranking!r}")
     kv = load_word2vec(ctx.model_dir / VECTORS)
     questions = datasets.require("analogies", ctx.root / "data" / "raw") / "questions-words.txt"
-    metrics: dict[str, Any] = analogy_accuracy(kv, questions, restrict_vocab=int(p.get("restrict_vocab", 30_000)))
+    metrics: dict[str, Any] = analogy_accuracy(kv, questions, restrict_vocab=require(p, "restrict_vocab", int, where))
     metrics.update(word_pair_correlations(kv))
     metrics["vocabulary"] = len(kv)
-    if p.get("neighbours", "cosine") == "dot":  # the book's ranking: raw dot products
+    if ranking == "dot":  # the book's ranking: raw dot products
         words = validation_words(kv, ctx.run.seed)
         sims = kv.vectors @ kv.vectors[[kv.key_to_index[w] for w in words]].T
         near = {w: [(kv.index_to_key[k], round(float(sims[k, n]), 4)) for k in np.argsort(-sims[:, n])[1:9]]

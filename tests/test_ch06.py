@@ -90,6 +90,8 @@ def test_book_switches_of_6_3(corpora, monkeypatch):
         "ch06_word2vec_keras.book_first_pairs": 500, "ch06_word2vec_keras.use_sampling_table": False,
         "ch06_word2vec_keras.neighbours": "dot"}, variant="ptb")
     assert 0 <= m["analogy_accuracy"] <= 1
+    with pytest.raises(ParamError, match="ch06_glove.neighbours must be 'cosine' or 'dot'"):
+        run_task(corpora, monkeypatch, "ch06_glove", SMALL | {"ch06_glove.neighbours": "dott"}, variant="ptb")
     with pytest.raises(ParamError, match="ch06_word2vec_keras.iterations must be a positive multiple"):
         run_task(corpora, monkeypatch, "ch06_word2vec_keras", SMALL | {"ch06_word2vec_keras.iterations": 30},
                  variant="ptb")
