@@ -22,7 +22,7 @@ import numpy as np
 
 from dltm import datasets
 from dltm.io import atomic_path, read_json, write_json
-from dltm.params import require
+from dltm.params import ParamError, require
 from dltm.text import Tokenizer, clean_str, pad_post, restrict_vocab
 
 MR_CLASSES = ["neg", "pos"]
@@ -236,7 +236,167 @@ def load_imdb(prepared_dir: str | os.PathLike, num_words: int, maxlen: int, spli
     return pad_sequences(seqs, maxlen=maxlen, dtype="int32"), z["labels"]
 
 
-PREPARERS = {"mr": prepare_mr, "imdb": prepare_imdb, "text8": prepare_corpus, "ptb": prepare_corpus}
+# ------------------------------------------------------------------------------------------------------------
+# Bring your own data (issue 5): a CSV, TSV or JSON-lines file of text and label, prepared like MR so that every
+# chapter-7 classifier trains on it through the same stages (``run.text_data: custom``).
+# ------------------------------------------------------------------------------------------------------------
+
+TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
+
+
+def read_labelled_texts(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
+                        encoding: str = "utf-8") -> tuple[list[str], list[str]]:
+    """The texts and labels (as strings) of a ``.csv``/``.tsv`` file with a header row, or a ``.jsonl`` file of
+    one object per line. Every error names the file, the line and the field."""
+    import csv
+    import json
+
+    path = Path(path)
+    if path.suffix.lower() not in TEXT_FORMATS:
+        raise ValueError(f"{path}: unknown format {path.suffix!r}; use .csv, .tsv or .jsonl")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    lines = read_lines(path, encoding) if path.suffix.lower() in (".jsonl", ".json") else None
+    texts: list[str] = []
+    labels: list[str] = []
+
+    def add(lineno: int, row: dict) -> None:
+        for field in (text_field, label_field):
+            value = row.get(field)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise ValueError(f"{path}:{lineno}: field {field!r} is " + ("missing" if value is None else "empty"))
+        if not isinstance(row[text_field], str):
+            raise ValueError(f"{path}:{lineno}: field {text_field!r} should be a string, got {row[text_field]!r}")
+        if isinstance(row[label_field], (dict, list, float)):
+            raise ValueError(f"{path}:{lineno}: field {label_field!r} should be a string or an integer, "
+                             f"got {row[label_field]!r}")
+        texts.append(row[text_field].strip())
+        labels.append(str(row[label_field]).strip())
+
+    if lines is not None:
+        for i, line in enumerate(lines, 1):
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{i}: expected a JSON object with {text_field!r} and {label_field!r}")
+            add(i, row)
+    else:
+        try:
+            content = path.read_bytes().decode(encoding)
+        except UnicodeDecodeError as e:
+            line = path.read_bytes()[:e.start].count(b"\n") + 1
+            raise ValueError(f"{path}:{line}: cannot decode as {encoding} ({e.reason})") from None
+        reader = csv.DictReader(content.splitlines(), delimiter=TEXT_FORMATS[path.suffix.lower()])
+        header = reader.fieldnames or []
+        for field in (text_field, label_field):
+            if field not in header:
+                raise ValueError(f"{path}:1: no column {field!r} in the header (columns: {', '.join(header)})")
+        for row in reader:
+            if None in row:
+                raise ValueError(f"{path}:{reader.line_num}: more fields than the header's {len(header)} "
+                                 f"(quote texts that hold the delimiter)")
+            add(reader.line_num, row)
+    if not texts:
+        raise ValueError(f"{path}: no examples")
+    return texts, labels
+
+
+def find_custom_files(path: str | os.PathLike) -> tuple[Path, Path | None]:
+    """``path`` is a file (the training data) or a folder holding ``train.<ext>`` and optionally ``test.<ext>``."""
+    path = Path(path)
+    if path.is_file():
+        return path, None
+    if not path.is_dir():
+        raise FileNotFoundError(f"params.yaml: prepare.custom.path: {path} is neither a file nor a folder")
+    found = {}
+    for part in ("train", "test"):
+        hits = [path / f"{part}{ext}" for ext in TEXT_FORMATS if (path / f"{part}{ext}").is_file()]
+        if len(hits) > 1:
+            raise ValueError(f"{path}: more than one {part} file ({', '.join(h.name for h in hits)})")
+        found[part] = hits[0] if hits else None
+    if found["train"] is None:
+        raise FileNotFoundError(f"{path}: no train.csv, train.tsv or train.jsonl")
+    return found["train"], found["test"]
+
+
+def prepare_custom(path: str | os.PathLike, out_dir: str | os.PathLike, params: dict[str, Any]) -> dict[str, Any]:
+    """data/prepared/custom/ in MR's layout from the user's file(s) (``prepare.custom`` in params.yaml).
+
+    With a test file, it is the holdout ("dev") split; without one, a seeded stratified ``test_size`` share
+    of the training file is. The Tokenizer is fitted on the training rows only. ``clean: kim`` applies Kim's
+    ``clean_str`` (English); ``none`` keeps the text as it is (the Tokenizer still lowercases and strips
+    punctuation)."""
+    from sklearn.model_selection import train_test_split
+
+    where = "prepare.custom"
+    text_field = require(params, "text_field", str, where)
+    label_field = require(params, "label_field", str, where)
+    encoding = require(params, "encoding", str, where)
+    clean = require(params, "clean", str, where)
+    if clean not in ("kim", "none"):
+        raise ParamError(f"params.yaml: {where}.clean must be kim or none, got {clean!r}")
+    max_length = require(params, "max_length", int, where)
+    cv_folds = require(params, "cv_folds", int, where)
+    seed = require(params, "split_seed", int, where)
+    train_file, test_file = find_custom_files(path)
+    texts, labels = read_labelled_texts(train_file, text_field, label_field, encoding)
+    class_names = sorted(set(labels))
+    if len(class_names) < 2:
+        raise ValueError(f"{train_file}: every example has the label {class_names[0]!r}; need two classes or more")
+    n_train = len(texts)
+    if test_file is not None:
+        test_texts, test_labels = read_labelled_texts(test_file, text_field, label_field, encoding)
+        unseen = sorted(set(test_labels) - set(class_names))
+        if unseen:
+            raise ValueError(f"{test_file}: label(s) {', '.join(map(repr, unseen))} do not occur in {train_file}")
+        texts, labels = texts + test_texts, labels + test_labels
+        train_idx, dev_idx = np.arange(n_train), np.arange(n_train, len(texts))
+    else:
+        test_size = require(params, "test_size", float, where)
+        if not 0 < test_size < 1:
+            raise ParamError(f"params.yaml: {where}.test_size must be in (0, 1), got {test_size}")
+        try:
+            train_idx, dev_idx = train_test_split(np.arange(n_train), test_size=test_size, random_state=seed,
+                                                  stratify=labels)
+        except ValueError as e:
+            raise ValueError(f"{train_file}: cannot split off a stratified {where}.test_size={test_size}: {e}") \
+                from None
+    y = np.array([class_names.index(label) for label in labels], dtype=np.int32)
+    if clean == "kim":
+        texts = [clean_str(t) for t in texts]
+    tokenizer = Tokenizer()
+    tokenizer.fit_on_texts([texts[i] for i in train_idx])
+    seqs = tokenizer.texts_to_sequences(texts)
+    longest = max(len(s) for s in seqs)
+    x = pad_post(seqs, min(longest, max_length) if max_length else longest)
+    smallest = int(np.bincount(y).min())
+    folds = (stratified_folds(y, cv_folds, seed) if smallest >= cv_folds > 1
+             else np.full(len(y), -1, dtype=np.int32))
+    info = {
+        "examples": len(texts), "classes": len(class_names), "class_names": class_names,
+        "class_counts": {c: int((y == i).sum()) for i, c in enumerate(class_names)},
+        "vocabulary": len(tokenizer.word_index), "doc_length": int(x.shape[1]), "clean": clean,
+        "train": len(train_idx), "dev": len(dev_idx), "cv_folds": cv_folds if folds[0] >= 0 else 0,
+        "files": {f.name: datasets.sha256_file(f) for f in (train_file, test_file) if f is not None},
+    }
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        (tmp / "texts.txt").write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
+        np.save(tmp / "labels.npy", y)
+        np.save(tmp / "x.npy", x)
+        (tmp / "tokenizer.json").write_text(tokenizer.to_json(), encoding="utf-8")
+        np.savez(tmp / "split.npz", train=np.asarray(train_idx), dev=np.asarray(dev_idx))
+        np.save(tmp / "folds.npy", folds)
+        write_json(tmp / "info.json", info)
+    return info
+
+
+PREPARERS = {"mr": prepare_mr, "imdb": prepare_imdb, "text8": prepare_corpus, "ptb": prepare_corpus,
+             "custom": prepare_custom}
 
 
 @dataclass
@@ -250,6 +410,8 @@ class PreparedText:
     dev_idx: np.ndarray
     folds: np.ndarray
     class_names: list[str]
+    clean: str = "kim"
+    """How the texts were cleaned before tokenizing (``python -m stages.predict`` does the same)."""
 
 
 def load_prepared_text(prepared_dir: str | os.PathLike, num_words: int | None) -> PreparedText:
@@ -259,6 +421,7 @@ def load_prepared_text(prepared_dir: str | os.PathLike, num_words: int | None) -
         raise FileNotFoundError(f"{d}/x.npy: missing; run `dvc repro prepare@{d.name}` first")
     tokenizer = Tokenizer.from_config(read_json(d / "tokenizer.json"))
     tokenizer.num_words = num_words
+    info = read_json(d / "info.json") if (d / "info.json").is_file() else {}
     split = np.load(d / "split.npz")
     return PreparedText(
         x=restrict_vocab(np.load(d / "x.npy"), num_words),
@@ -267,7 +430,8 @@ def load_prepared_text(prepared_dir: str | os.PathLike, num_words: int | None) -
         train_idx=split["train"],
         dev_idx=split["dev"],
         folds=np.load(d / "folds.npy"),
-        class_names=MR_CLASSES,
+        class_names=info.get("class_names", MR_CLASSES),
+        clean=info.get("clean", "kim"),
     )
 
 

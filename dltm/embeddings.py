@@ -173,3 +173,27 @@ def pretrained(dataset_id: str, dim: int, raw_root: str | os.PathLike = "data/ra
         raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{dataset_id}` "
                                 f"(or `python -m stages.download {dataset_id}`) first")
     return load_word2vec(path, limit=limit, no_header=True)
+
+
+def load_vectors(path: str | os.PathLike, dim: int | None = None, limit: int | None = None):
+    """The vectors a chapter-7 model starts from, named by one param (``embeddings`` in params.yaml):
+
+    - a chapter-6 output folder, ``data/embeddings/<task>-<corpus>`` (its ``vectors.txt``);
+    - a pretrained dataset folder, ``data/raw/glove6b`` or ``data/raw/glove_twitter``, with ``dim``;
+    - a vectors file, in the word2vec text format with or without its '<count> <dim>' header (GloVe's files
+      have none).
+    """
+    path = Path(path)
+    if path.is_dir() and path.name in PRETRAINED:
+        if dim is None:
+            raise ValueError(f"{path}: pretrained vectors come in several dimensions; give one")
+        return pretrained(path.name, dim, path.parent, limit=limit)
+    if path.is_dir():
+        path = path / "vectors.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such vectors file (build it with `dvc repro embed@...`, or point "
+                                f"the embeddings param at a folder of data/embeddings/ or a vectors file)")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline().split()
+    has_header = len(first) == 2 and all(t.isdigit() for t in first)
+    return load_word2vec(path, limit=limit, no_header=not has_header)

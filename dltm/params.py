@@ -77,6 +77,9 @@ class RunSettings:
     distribution: str = "auto"
     """auto (MirroredStrategy over all GPUs when there are several, else the default), default, mirrored,
     one_device."""
+    text_data: str = "mr"
+    """The labelled texts chapter 7's MR classifiers train on: ``mr`` (the book's), or ``custom``: your own
+    file, prepared by ``prepare@custom`` from ``prepare.custom.path`` (README, "Bring your own data")."""
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RunSettings:
@@ -91,6 +94,7 @@ class RunSettings:
             max_epochs=require(sec, "max_epochs", int, "run"),
             mixed_precision=require(sec, "mixed_precision", bool, "run"),
             distribution=require(sec, "distribution", str, "run"),
+            text_data=require(sec, "text_data", str, "run") if "text_data" in sec else "mr",
         )
         for key in ("max_train_examples", "max_eval_examples", "max_epochs"):
             if getattr(s, key) < 0:
@@ -98,6 +102,8 @@ class RunSettings:
         if s.distribution not in ("auto", "default", "mirrored", "one_device"):
             raise ParamError(f"params.yaml: run.distribution must be auto, default, mirrored or one_device, "
                              f"got {s.distribution!r}")
+        if s.text_data not in ("mr", "custom"):
+            raise ParamError(f"params.yaml: run.text_data must be mr or custom, got {s.text_data!r}")
         return s
 
     def epochs(self, task_epochs: int) -> int:

@@ -1,7 +1,11 @@
-"""reports/results.md: each task's number beside the book's or the published one, with where it came from."""
+"""reports/results.md: each task's number beside the book's or the published one, with where it came from.
+
+A chapter module may add sections of its own (``REPORT_SECTIONS``: functions of the repository root that return
+markdown lines), e.g. chapter 7's MR table beside Kim (2014)'s."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -35,7 +39,7 @@ def caps(run: dict[str, Any]) -> str:
 
 def why_not_run(task: Task, root: Path, variant: str | None = None) -> str:
     """The reason a task has no metrics file, as far as the workspace shows it."""
-    dataset = variant or task.dataset
+    dataset = task.dataset_of(variant)
     if dataset:
         from dltm import datasets
 
@@ -74,12 +78,12 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
     for task in tasks:
         for variant in task.variants or (None,):
             name = f"{task.id}-{variant}" if variant else task.id
-            dataset = variant or task.dataset or "in the code"
+            dataset = task.dataset_of(variant) or "in the code"
             mfile = root / "metrics" / f"{name}.json"
             rfile = root / task.outputs / name / "run.json"
             if not mfile.is_file():
                 lines.append(f"| {name} | {task.section} | {dataset} | {task.metric} | "
-                             f"not run | {fmt(task.reference.value) if task.reference else '-'} | "
+                             f"not run | {fmt(task.reference.for_variant(variant)) if task.reference else '-'} | "
                              f"{task.reference.source if task.reference else ''} | |")
                 notes.append(f"- **{name}**: not run here: {why_not_run(task, root, variant).rstrip('.')}.")
                 continue
@@ -89,7 +93,8 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
             run_id = run.get("mlflow_run_id")
             lines.append(
                 f"| {name} | {task.section} | {dataset} | {task.metric} | "
-                f"{ours(metrics, task.metric)} | {fmt(ref.value) if ref else '-'} | {ref.source if ref else ''} | "
+                f"{ours(metrics, task.metric)} | {fmt(ref.for_variant(variant)) if ref else '-'} | "
+                f"{ref.source if ref else ''} | "
                 f"{f'`{run_id[:12]}`' if run_id else 'not logged'} |"
             )
             m = run.get("machine", {})
@@ -112,5 +117,9 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
                 links = ", ".join(f"[{p.stem.replace('_', ' ')}](../{p.relative_to(root).as_posix()})"
                                   for p in pngs)
                 pictures.append(f"- **{name}**: {links}")
-    return "\n".join(lines + provenance + (throughput if len(throughput) > 6 else []) + notes
+    sections: list[str] = []
+    for module in sorted({task.chapter for task in tasks}):
+        for section in getattr(importlib.import_module(module), "REPORT_SECTIONS", ()):
+            sections += ["", *section(root)]
+    return "\n".join(lines + sections + provenance + (throughput if len(throughput) > 6 else []) + notes
                      + (pictures if len(pictures) > 3 else [])) + "\n"

@@ -27,6 +27,11 @@ class Reference:
 
     value: float | None
     source: str
+    by_variant: dict[str, float] | None = None
+    """One value per variant of the task, e.g. Kim's table 2 for rand, static, non-static, multichannel."""
+
+    def for_variant(self, variant: str | None) -> float | None:
+        return self.by_variant.get(variant, self.value) if self.by_variant and variant else self.value
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,14 @@ class Task:
     outputs: str = "models"
     """Where ``train`` writes: ``models`` for models, ``data/embeddings`` for word vectors later tasks read."""
     variants: tuple[str, ...] = ()
-    """The values of ``--variant`` the task runs with (chapter 6: the corpus); one DVC stage per value."""
+    """The values of ``--variant`` the task runs with (chapter 6: the corpus; Kim's CNN: rand, static, ...);
+    one DVC stage per value."""
+    variants_are_datasets: bool = True
+    """Whether a variant names the dataset read (chapter 6's corpora) or a model variant (Kim's)."""
+
+    def dataset_of(self, variant: str | None) -> str | None:
+        """The registry id of the data a run of this task (with ``variant``) reads."""
+        return variant if variant and self.variants_are_datasets else self.dataset
 
     @property
     def chapter(self) -> str:

@@ -143,7 +143,7 @@ def default_loss(data: ClassifierData) -> str:
 def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[ClassifierData], keras.Model],
                      fit: FitSettings, validate: bool = True, loss: Any = None, metrics: list | None = None,
                      model_dir: Path | None = None, curves_dir: Path | None = None,
-                     seed: int | None = None) -> dict[str, Any]:
+                     seed: int | None = None, save_optimizer: bool = True) -> dict[str, Any]:
     """Fit ``build(data)`` on the training split, save it, log it. Returns what ``run.json`` records.
 
     Validation: a held-out slice of the training split when ``fit.validation_split`` > 0; otherwise the test
@@ -151,7 +151,8 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
 
     ``loss`` and ``metrics`` default to cross-entropy and accuracy; a regression passes ``loss="mse"`` and
     empty ``class_names``. ``model_dir``/``curves_dir`` (default ``ctx.model_dir``/``ctx.train_dir``) and
-    ``seed`` (default ``run.seed``) let a task train several models, e.g. repeated runs.
+    ``seed`` (default ``run.seed``) let a task train several models, e.g. repeated runs; such a task may pass
+    ``save_optimizer=False`` to keep only the weights (a third of the size with Adam or Adadelta).
     """
     run = ctx.run
     seed = run.seed if seed is None else seed
@@ -199,7 +200,7 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
     # DVC outputs first: the model folder in one rename, then the curves.
     with atomic_path(model_dir) as tmp:
         tmp.mkdir(parents=True)
-        model.save(tmp / MODEL_FILE)
+        model.save(tmp / MODEL_FILE, include_optimizer=save_optimizer)
         if data.tokenizer is not None:
             (tmp / TOKENIZER_FILE).write_text(data.tokenizer.to_json(), encoding="utf-8")
         write_json(tmp / "data_info.json", {"class_names": data.class_names, **data.info})

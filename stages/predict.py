@@ -20,7 +20,8 @@ import numpy as np
 from dltm.io import read_json
 from dltm.text import Tokenizer, clean_str
 
-CLEANERS = {"kim": clean_str, "html_breaks": lambda s: s.replace("<br />", " "), None: lambda s: s}
+CLEANERS = {"kim": clean_str, "html_breaks": lambda s: s.replace("<br />", " "), "none": lambda s: s,
+            None: lambda s: s}
 
 
 def encode(texts: list[str], tokenizer: Tokenizer, info: dict) -> np.ndarray:

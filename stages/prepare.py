@@ -1,5 +1,7 @@
 """DVC stage ``prepare@<dataset>``: tokenize, pad and split ``data/raw/<dataset>/`` into
-``data/prepared/<dataset>/``, with the settings of ``params.yaml: prepare.<dataset>``."""
+``data/prepared/<dataset>/``, with the settings of ``params.yaml: prepare.<dataset>``.
+
+``prepare@custom`` reads your own file instead, from ``prepare.custom.path`` (README, "Bring your own data")."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dataset", choices=sorted(PREPARERS))
     args = ap.parse_args(argv)
     settings = P.section(P.load(), f"prepare.{args.dataset}")
-    info = PREPARERS[args.dataset](f"data/raw/{args.dataset}", f"data/prepared/{args.dataset}", settings)
+    source = P.require(settings, "path", str, "prepare.custom") if args.dataset == "custom" \
+        else f"data/raw/{args.dataset}"
+    info = PREPARERS[args.dataset](source, f"data/prepared/{args.dataset}", settings)
     print(json.dumps(info, indent=2))
     return 0
 

@@ -7,14 +7,22 @@ and opens the task's MLflow run (experiment = the chapter module).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 from dltm import datasets, runtime, tasks
 from dltm import params as P
 from dltm.io import write_json
 from dltm.tracking import Tracker, tracking_uri
+
+
+def datasets_info_files(prepared: str) -> dict[str, str]:
+    """{file: sha256} of the source files a prepared dataset recorded (your own data's)."""
+    info = Path("data/prepared") / prepared / "info.json"
+    return json.loads(info.read_text(encoding="utf-8")).get("files", {}) if info.is_file() else {}
 
 
 def provenance_tags(task: tasks.Task, run: P.RunSettings, stage: str, variant: str | None = None
@@ -28,7 +36,12 @@ def provenance_tags(task: tasks.Task, run: P.RunSettings, stage: str, variant: s
     }
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
-    dataset = variant if task.variants else task.dataset  # chapter 6's variants are corpora
+    dataset = task.dataset_of(variant)
+    if dataset == "mr" and run.text_data == "custom":  # your own data (prepare.custom) in place of MR
+        tags["dataset"] = "custom"
+        for name, sha in datasets_info_files("custom").items():
+            tags[f"dataset_sha256.{name}"] = sha
+        dataset = None
     if variant:
         tags["variant"] = variant
     if dataset:
@@ -42,7 +55,8 @@ def task_from_argv(argv: list[str] | None, doc: str) -> tuple[tasks.Task, P.RunS
     """Parse ``<task id> [--variant V]`` and read the task's params section and the run settings."""
     ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("task", help="a task id of TASKS.md, e.g. ch07_kim_cnn")
-    ap.add_argument("--variant", help="for tasks with variants (chapter 6: the corpus, e.g. ptb)")
+    ap.add_argument("--variant", help="for tasks with variants (chapter 6: the corpus, e.g. ptb; "
+                                      "ch07_kim2014: rand, static, non-static or multichannel)")
     args = ap.parse_args(argv)
     params = P.load()
     task = tasks.get(args.task)
