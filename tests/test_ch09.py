@@ -29,7 +29,7 @@ def mr(tmp_path):
 
 
 def meanpool_of(model, x):
-    return np.asarray(keras.Model(model.inputs, model.get_layer("meanpool").output)(x, training=False))
+    return np.asarray(keras.Model(model.input, model.get_layer("meanpool").output)(x, training=False))
 
 
 @pytest.mark.parametrize("rnn", ["lstm", "gru", "bilstm", "peephole", "minimal"])
@@ -46,7 +46,7 @@ def test_masking_makes_the_mean_ignore_padding(rnn):
         pa, pb = meanpool_of(a, short), meanpool_of(b, long)
         assert np.allclose(pa, pb, atol=1e-5) == same, (rnn, masking)
     if rnn == "lstm":  # with masking, the mean is the mean of the LSTM outputs at the four words
-        seqs = keras.Model(a.inputs, a.get_layer("lstm").output)(short, training=False)
+        seqs = keras.Model(a.input, a.get_layer("lstm").output)(short, training=False)
         np.testing.assert_allclose(pa, np.asarray(seqs)[:, :4].mean(axis=1), rtol=1e-5, atol=1e-6)
 
 
