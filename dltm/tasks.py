@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from dltm.tracking import Tracker
 
 CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch03_keras", "pipelines.ch04_feedforward",
-                   "pipelines.ch05_cnn", "pipelines.ch06_word2vec", "pipelines.ch07_text_cnn")
+                   "pipelines.ch05_cnn", "pipelines.ch06_word2vec", "pipelines.ch07_text_cnn", "pipelines.ch08_rnn",
+                   "pipelines.ch09_lstm_sentiment")
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,9 @@ def synthetic(tmp_path_factory):
     (mirror / "word2vec").mkdir()
     shutil.copy(corpora["questions-words.txt"], mirror / "word2vec")
     sums["analogies"] = {"questions-words.txt": sha256_file(corpora["questions-words.txt"])}
+    (mirror / "tinyshakespeare").mkdir()  # chapter 8's char-level LM corpus (dataset charlm)
+    (mirror / "tinyshakespeare" / "input.txt").write_text("First Citizen:\nBefore we proceed any further.\n\n" * 40)
+    sums["charlm"] = {"input.txt": sha256_file(mirror / "tinyshakespeare" / "input.txt")}
     (tmp / "sums.json").write_text(json.dumps(sums))
     env = base_env(tmp) | {"DLTM_DATA_MIRROR": str(mirror), "DLTM_EXPECTED_SHA256": str(tmp / "sums.json")}
     ws = make_workspace(tmp, env)
@@ -105,7 +108,14 @@ def synthetic(tmp_path_factory):
         "-S", "ch06_word2vec_keras.batch_size=64", "-S", "ch06_word2vec_keras.vector_dim=16",
         "-S", "ch06_gensim_skipgram.vector_size=16", "-S", "ch06_gensim_cbow.vector_size=16",
         "-S", "ch06_glove.vector_size=8", "-S", "ch07_cnn1d_imdb.maxlen=40", "-S", "ch07_cnn1d_imdb.filters=8",
-        "-S", "ch07_cnn1d_imdb.hidden_dims=8"], ws, env)
+        "-S", "ch07_cnn1d_imdb.hidden_dims=8", "-S", "ch08_char_rnn.hidden_size=16", "-S", "ch08_char_rnn.stride=5",
+        "-S", "ch08_char_rnn.seq_length=10", "-S", "ch08_char_rnn.sample_every=1",
+        "-S", "ch08_char_rnn.sample_chars=20",
+        "-S", "ch08_ptb_lm.hidden_size=16", "-S", "ch08_ptb_lm.num_steps=5", "-S", "ch08_ptb_lm.batch_size=8",
+        "-S", "ch09_lstm_sentiment.hidden_size=8", "-S", "ch09_custom_cell.hidden_size=8",
+        "-S", "ch09_peephole_sentiment.hidden_size=8", "-S", "ch09_rnn_comparison.hidden_size=8",
+        "-S", "ch09_rnn_comparison.models=[lstm,peephole,kim_cnn]", "-S", "ch09_rnn_comparison.seeds=[1,2]"],
+       ws, env)
     return ws, env, tmp, files
 
 
