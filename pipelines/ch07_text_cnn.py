@@ -145,17 +145,23 @@ def evaluate_simple_classifier(ctx: Context) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def text_data(ctx: Context, vocab_size: int | None) -> ClassifierData:
+def text_data(ctx: Context, vocab_size: int | None, dataset: str | None = None) -> ClassifierData:
     """The book's MR split (or your own data, ``run.text_data: custom``) under a ``vocab_size`` cut
-    (None: every word)."""
-    mr = load_prepared_text(ctx.prepared(ctx.run.text_data), vocab_size)
+    (None: every word). ``dataset`` names the prepared data outright (chapter 9 reads MR)."""
+    dataset = dataset or ctx.run.text_data
+    mr = load_prepared_text(ctx.prepared(dataset), vocab_size)
     x_train, x_dev = mr.x[mr.train_idx], mr.x[mr.dev_idx]
     y_train, y_dev = mr.y[mr.train_idx], mr.y[mr.dev_idx]
     # how `python -m stages.predict` must encode new sentences: the dataset's cleaner, then post padding
     return ClassifierData(x_train, y_train, x_dev, y_dev, mr.class_names, tokenizer=mr.tokenizer,
                           info={"vocab_size": vocab_size or len(mr.tokenizer.word_index) + 1,
                                 "doc_length": int(mr.x.shape[1]), "clean": mr.clean, "padding": "post",
-                                "n_classes": len(mr.class_names), "dataset": ctx.run.text_data})
+                                "n_classes": len(mr.class_names), "dataset": dataset})
+
+
+def mr_data(ctx: Context, vocab_size: int | None) -> ClassifierData:
+    """The book's MR split, whatever ``run.text_data`` says (chapter 9's models)."""
+    return text_data(ctx, vocab_size, "mr")
 
 
 def output_layer(n_classes: int, constraint=None) -> layers.Dense:
@@ -436,7 +442,7 @@ def train_cnn_glove_2ch(ctx: Context) -> dict[str, Any]:
 
 
 def build_cnn1d(doc_length: int, vocab_size: int = 5000, embedding_dims: int = 50, filters: int = 250,
-                kernel_size: int = 3, hidden_dims: int = 250, dropout: float = 0.2) -> keras.Model:
+                kernel_size: int = 3, hidden_dims: int = 250, dropout: float = 0.2, n_classes: int = 2) -> keras.Model:
     model = keras.Sequential(name="cnn1d")
     model.add(keras.Input((doc_length,), dtype="int32", name="inputs"))
     model.add(layers.Embedding(vocab_size, embedding_dims, name="embed"))
@@ -446,8 +452,8 @@ def build_cnn1d(doc_length: int, vocab_size: int = 5000, embedding_dims: int = 5
     model.add(layers.Dense(hidden_dims, name="hidden"))
     model.add(layers.Dropout(dropout, name="hidden_dropout"))
     model.add(layers.Activation("relu", name="relu"))
-    model.add(layers.Dense(1, name="logit"))
-    model.add(layers.Activation("sigmoid", dtype="float32", name="output"))
+    model.add(layers.Dense(1 if n_classes == 2 else n_classes, name="logit"))
+    model.add(layers.Activation("sigmoid" if n_classes == 2 else "softmax", dtype="float32", name="output"))
     return model
 
 

@@ -22,6 +22,8 @@ from dltm.tasks import all_tasks
 
 from .conftest import (
     MIRROR,
+    NEG_WORDS,
+    POS_WORDS,
     REPO,
     needs_mirror,
     synthetic_har,
@@ -39,7 +41,7 @@ SKIP = ("dvc.lock", "metrics/", "reports/", "plots/", "mlflow.db", "models/", "d
 
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=3000)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
                              f"{proc.stderr[-4000:]}")
@@ -99,6 +101,12 @@ def synthetic(tmp_path_factory):
     (mirror / "tinyshakespeare").mkdir()  # chapter 8's char-level LM corpus (dataset charlm)
     (mirror / "tinyshakespeare" / "input.txt").write_text("First Citizen:\nBefore we proceed any further.\n\n" * 40)
     sums["charlm"] = {"input.txt": sha256_file(mirror / "tinyshakespeare" / "input.txt")}
+    (mirror / "glove").mkdir()  # 7.3.3's GloVe Twitter vectors: a few synthetic words in each dimension
+    with zipfile.ZipFile(mirror / "glove" / "glove.twitter.27B.zip", "w") as z:
+        for dim in (25, 50, 100, 200):
+            z.writestr(f"glove.twitter.27B.{dim}d.txt", "".join(
+                f"{w} " + " ".join(f"{(i * 7 + j) % 11 / 10 - 0.5:.2f}" for j in range(dim)) + "\n"
+                for i, w in enumerate(POS_WORDS + NEG_WORDS)))
     (tmp / "sums.json").write_text(json.dumps(sums))
     env = base_env(tmp) | {"DLTM_DATA_MIRROR": str(mirror), "DLTM_EXPECTED_SHA256": str(tmp / "sums.json")}
     ws = make_workspace(tmp, env)
@@ -108,7 +116,9 @@ def synthetic(tmp_path_factory):
         "-S", "ch06_word2vec_keras.batch_size=64", "-S", "ch06_word2vec_keras.vector_dim=16",
         "-S", "ch06_gensim_skipgram.vector_size=16", "-S", "ch06_gensim_cbow.vector_size=16",
         "-S", "ch06_glove.vector_size=8", "-S", "ch07_cnn1d_imdb.maxlen=40", "-S", "ch07_cnn1d_imdb.filters=8",
-        "-S", "ch07_cnn1d_imdb.hidden_dims=8", "-S", "ch08_char_rnn.hidden_size=16", "-S", "ch08_char_rnn.stride=5",
+        "-S", "ch07_cnn1d_imdb.hidden_dims=8", "-S", "ch07_kim2014.filter_nums=4", "-S", "ch07_kim2014.embed_size=8",
+        "-S", "ch07_cnn_glove_2ch.filter_nums=4", "-S", "ch07_cnn_glove_2ch.embed_size=25",
+        "-S", "ch08_char_rnn.hidden_size=16", "-S", "ch08_char_rnn.stride=5",
         "-S", "ch08_char_rnn.seq_length=10", "-S", "ch08_char_rnn.sample_every=1",
         "-S", "ch08_char_rnn.sample_chars=20",
         "-S", "ch08_ptb_lm.hidden_size=16", "-S", "ch08_ptb_lm.num_steps=5", "-S", "ch08_ptb_lm.batch_size=8",
@@ -127,6 +137,12 @@ def test_pipeline_writes_every_output(synthetic):
                 assert (ws / "metrics" / f"{task}-{corpus}.json").is_file(), (task, corpus)
                 assert (ws / "data" / "embeddings" / f"{task}-{corpus}" / "vectors.txt").is_file(), (task, corpus)
             continue
+        if task == "ch07_kim2014":  # Kim's four variants, each 5-fold cross-validated (prepare.mr.cv_folds=5)
+            for variant in ("rand", "static", "non-static", "multichannel"):
+                m = json.loads((ws / "metrics" / f"{task}-{variant}.json").read_text())
+                assert m["accuracy_n"] == 5 and m["n_examples"] == 300, variant
+                assert (ws / "models" / f"{task}-{variant}" / "fold_4" / "model.keras").is_file()
+            continue
         assert (ws / "metrics" / f"{task}.json").is_file(), task
         assert (ws / "models" / task / "run.json").is_file(), task
     assert json.loads((ws / "metrics" / "ch07_tokenizer_demo.json").read_text())["word_index_matches_book"] == 1.0
@@ -138,7 +154,9 @@ def test_pipeline_writes_every_output(synthetic):
     assert (ws / "plots" / "ch07_kim_cnn" / "eval" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     report = (ws / "reports" / "results.md").read_text()
     for task in TASKS:
-        assert f"| {task} |" in report or f"| {task}-ptb |" in report and f"| {task}-text8 |" in report
+        assert f"| {task} |" in report or f"| {task}-ptb |" in report and f"| {task}-text8 |" in report \
+            or f"| {task}-multichannel |" in report
+    assert "## MR beside Kim (2014), table 2" in report and "5-fold CV" in report
     assert "max_epochs=2" in report
     har = json.loads((ws / "metrics" / "ch05_har_cnn1d.json").read_text())
     assert har["accuracy_n"] == 2 and "accuracy = " not in report.split("| ch05_har_cnn1d |")[1].split("\n")[0]
@@ -159,7 +177,12 @@ def test_mlflow_has_one_run_per_task_with_everything(synthetic):
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("ch07_text_cnn")
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
-    assert set(runs) == set(CH07)
+    names = {n for n in runs if "/fold_" not in n}  # Kim's folds are child runs
+    assert names == set(CH07) - {"ch07_kim2014"} | {f"ch07_kim2014-{v}" for v in ("rand", "static", "non-static",
+                                                                                "multichannel")}
+    folds = [r for n, r in runs.items() if n.startswith("ch07_kim2014-static/fold_")]
+    assert len(folds) == 5 and {r.data.tags["mlflow.parentRunId"] for r in folds} == {
+        runs["ch07_kim2014-static"].info.run_id}
     ch02 = client.search_runs([client.get_experiment_by_name("ch02_basics").experiment_id])
     assert {r.info.run_name for r in ch02} == {t for t in TASKS if t.startswith("ch02_")}
     ch06 = client.search_runs([client.get_experiment_by_name("ch06_word2vec").experiment_id])
@@ -177,6 +200,7 @@ def test_mlflow_has_one_run_per_task_with_everything(synthetic):
     head = sh(["git", "rev-parse", "HEAD"], ws, env).stdout.strip()
     tags = kim.data.tags
     assert tags["git_commit"] == head and tags["dvc_stage.train"] == "train@ch07_kim_cnn"
+    assert runs["ch07_kim2014-rand"].data.tags["dataset"] == "mr"
     assert tags["dataset_sha256.rt-polarity.pos"] == sha256_file(files["rt-polarity.pos"]) and tags["seed"] == "1"
     artifacts = {a.path for a in client.list_artifacts(kim.info.run_id)}
     assert {"model", "plots", "metrics", "model_summary.txt"} <= artifacts
@@ -194,11 +218,15 @@ def test_changing_one_task_param_invalidates_only_that_task(synthetic):
     try:
         params.write_text(original.replace("  filters: 250\n", "  filters: 64\n", 1))  # ch07_cnn1d, the first
         status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout)
-        assert set(status) == {"train@ch07_cnn1d", "evaluate@ch07_cnn1d"}
+        assert set(status) == {"train_text@ch07_cnn1d", "evaluate_text@ch07_cnn1d"}
         params.write_text(original.replace("  seed: 1\n", "  seed: 2\n"))
         status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout)
+        text = {"ch07_kim_cnn", "ch07_cnn1d", "ch07_cnn_glove_2ch"}
         assert {s for s in status if s.startswith("train@")} == {f"train@{t}" for t in TASKS
-                                                                if not t.startswith("ch06_")}
+                                                                if not t.startswith("ch06_") and t not in text
+                                                                and t != "ch07_kim2014"}
+        assert {s for s in status if s.startswith("train_text@")} == {f"train_text@{t}" for t in text}
+        assert len([s for s in status if s.startswith("train_kim2014@")]) == 4
         assert {s for s in status if s.startswith("embed@")} == {f"embed@{t}-{c}" for t in TASKS
                                                                 if t.startswith("ch06_") for c in ("ptb", "text8")}
         assert not any(s.startswith(("download", "prepare")) for s in status)
@@ -223,8 +251,8 @@ def test_mr_tasks_on_the_real_data_with_one_epoch(tmp_path):
     env = base_env(tmp_path) | {"DLTM_DATA_MIRROR": str(MIRROR)}
     ws = make_workspace(tmp_path, env)
     # MNIST and HAR are not (fully) in the offline mirror: their loaders are checked in test_data.py
-    targets = [f"evaluate@{t}" for t in ("ch07_kim_cnn", "ch07_cnn1d", "ch03_ionosphere_mlp", "ch03_iris_mlp",
-                                         "ch03_boston_regression")]
+    targets = ["evaluate_text@ch07_kim_cnn", "evaluate_text@ch07_cnn1d"] + [
+        f"evaluate@{t}" for t in ("ch03_ionosphere_mlp", "ch03_iris_mlp", "ch03_boston_regression")]
     sh(["dvc", "exp", "run", "-S", "run.max_epochs=1", *targets], ws, env)
     prepared = json.loads((ws / "data" / "prepared" / "mr" / "info.json").read_text())
     assert prepared["examples"] == 10662 and prepared["train"] == 9662 and prepared["dev"] == 1000

@@ -12,6 +12,7 @@ BEYOND_TASKS_MD = {
     "ch06_gensim_cbow": "TASKS.md ch. 6: '... and CBOW, 6.2.1-6.2.2)'",
     "ch06_glove": "TASKS.md ch. 6: '... and GloVe built from the same corpus'",
     "ch07_cnn1d_imdb": "issue 5: ch07_cnn1d on IMDB (TASKS.md ch. 7: the imdb_cnn example)",
+    "ch07_kim2014": "TASKS.md ch. 7: 'Variants (Kim 2014): rand, static, non-static, multichannel ... Kim's protocol'",
     "ch09_rnn_comparison": "TASKS.md ch. 9: 'Compare LSTM, GRU, BiLSTM, peephole and the chapter-7 CNNs on the "
                            "same split'",
 }
@@ -25,14 +26,24 @@ READS_RAW = {
 def test_tasks_params_and_dvc_yaml_agree():
     registry = tasks.all_tasks()
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    in_dvc, downloads, prepared, embeddings, corpora = {}, [], [], [], []
+    in_dvc, downloads, prepared, embeddings, corpora, text_tasks = {}, [], [], [], [], {}
     for var in dvc["vars"]:
         in_dvc.update(var.get("tasks", {}))
+        text_tasks.update(var.get("text_tasks", {}))
         downloads += var.get("downloads", [])
         prepared += var.get("prepared", [])
         embeddings += var.get("embeddings", [])
         corpora += var.get("corpora", [])
-    assert set(in_dvc) | set(embeddings) == set(registry) and not set(in_dvc) & set(embeddings)
+    # chapter 7's MR classifiers have stages of their own (train_text@, and train_kim2014@ for Kim's variants)
+    kim = [v for var in dvc["vars"] for v in var.get("kim_variants", [])]
+    assert kim == list(registry["ch07_kim2014"].variants) and not registry["ch07_kim2014"].variants_are_datasets
+    stages_of = set(in_dvc) | set(embeddings) | set(text_tasks) | {"ch07_kim2014"}
+    assert stages_of == set(registry) and not set(in_dvc) & set(embeddings) and not set(in_dvc) & set(text_tasks)
+    for task_id, item in text_tasks.items():
+        task = registry[task_id]
+        assert task.chapter == "pipelines.ch07_text_cnn" and task_id in load(REPO / "params.yaml")
+        assert item["vectors"] == (f"data/raw/{task.dataset}" if task.dataset != "mr" else
+                                   "pipelines/ch07_text_cnn.py")
     for task_id in embeddings:  # the matrix stages: every embedding on every corpus
         task = registry[task_id]
         assert task.outputs == "data/embeddings" and set(task.variants) == set(corpora)
