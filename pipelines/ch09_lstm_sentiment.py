@@ -156,7 +156,7 @@ def comparison_plan(ctx: Context) -> tuple[list[str], list[int]]:
 
 def comparison_builder(model: str, s: dict[str, Any]):
     if model == "kim_cnn":  # chapter 7's Kim CNN at the book's code settings (10 filters of 3, 4, 5; 50-d)
-        return lambda d: build_kim_cnn(d.info["doc_length"], vocab_size=s["vocab_size"])
+        return lambda d: build_kim_cnn(d.info["doc_length"], vocab_size=s["vocab_size"], conv="1d")
     if model == "cnn1d":  # chapter 7.3.4's imdb_cnn model
         return lambda d: build_cnn1d(d.info["doc_length"], vocab_size=s["vocab_size"])
     return lambda d: build_rnn_sentiment(d.info["doc_length"], rnn=model, **s)
