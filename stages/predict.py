@@ -40,6 +40,9 @@ def predict(model_dir: str | Path, texts: list[str]) -> list[tuple[str, float]]:
     import keras
 
     model_dir = Path(model_dir)
+    if not (model_dir / "model.keras").is_file() and (model_dir / "fold_0" / "model.keras").is_file():
+        raise FileNotFoundError(f"{model_dir}: cross-validated, one model per fold; name one, e.g. "
+                                f"{model_dir.name}/fold_0")
     for name in ("model.keras", "tokenizer.json", "data_info.json"):
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"{model_dir / name}: missing; train the task first "

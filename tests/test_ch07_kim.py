@@ -87,6 +87,10 @@ def test_kim2014_cross_validation_with_child_runs(mr, monkeypatch):
     assert 0.6 < m["embedding_coverage"] < 1.0 and m["embedding_dim"] == 8  # FILLER[-3:] have no vector
     run = json.loads((mr / "models" / "ch07_kim2014-multichannel" / "run.json").read_text())
     assert run["protocol"] == "cv" and run["folds"] == 3 and set(run["child_runs"]) == {"fold_0", "fold_1", "fold_2"}
+    with pytest.raises(FileNotFoundError, match="cross-validated, one model per fold; name one, e.g. "
+                       "ch07_kim2014-multichannel/fold_0"):
+        predict.predict(mr / "models" / "ch07_kim2014-multichannel", ["superb"])
+    assert predict.predict(mr / "models" / "ch07_kim2014-multichannel" / "fold_0", ["superb"])[0][0] in ("pos", "neg")
     fold = keras.models.load_model(mr / "models" / "ch07_kim2014-multichannel" / "fold_2" / "model.keras")
     assert not fold.get_layer("embed_static").trainable and fold.get_layer("embed").trainable
     client = mlflow.MlflowClient()
