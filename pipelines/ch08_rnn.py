@@ -635,9 +635,15 @@ def evaluate_ptb_lm(ctx: Context) -> dict[str, Any]:
         metrics[f"{name}_cross_entropy"] = ce
         metrics[f"{name}_words"] = int(ds.cardinality()) * s["batch_size"] * s["num_steps"]
     metrics["vocab_size"] = len(vocab)
+    # the final figures and the per-epoch curves of training, side by side for `dvc plots`
+    rows = ["split,perplexity,cross_entropy,words"] + [
+        f"{name},{metrics[f'{name}_perplexity']:.4f},{metrics[f'{name}_cross_entropy']:.6f},{metrics[f'{name}_words']}"
+        for name in ("valid", "test")]
+    write_text(ctx.eval_dir / "perplexity.csv", "\n".join(rows) + "\n")
     write_json(ctx.metrics_file, metrics)
     ctx.tracker.log_metrics({f"test_{k}" if not k.startswith("test_") else k: v for k, v in metrics.items()})
     ctx.tracker.log_artifact(ctx.metrics_file, "metrics")
+    ctx.tracker.log_artifact(ctx.eval_dir / "perplexity.csv", "plots")
     return metrics
 
 

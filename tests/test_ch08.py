@@ -230,6 +230,9 @@ def test_ptb_lm_end_to_end(ptb, monkeypatch, extra):
         assert math.isfinite(m[f"{split}_perplexity"]) and 1 < m[f"{split}_perplexity"] < vocab
         assert m[f"{split}_perplexity"] == pytest.approx(math.exp(m[f"{split}_cross_entropy"]))
     assert m["test_words"] == 80 // 8 * 8 * 5
+    table = (ptb / "plots" / "ch08_ptb_lm" / "eval" / "perplexity.csv").read_text().splitlines()
+    assert table[0] == "split,perplexity,cross_entropy,words" and table[2].startswith(
+        f"test,{m['test_perplexity']:.4f},")
     history = (ptb / "plots" / "ch08_ptb_lm" / "train" / "history.csv").read_text().splitlines()
     assert {"val_perplexity", "test_perplexity", "perplexity"} <= set(history[0].split(",")) and len(history) == 3
     if extra:  # lr 1 for epoch 1 (lr_decay_after 1), then halved
