@@ -24,16 +24,16 @@ def test_kim_cnn_layers_and_parameters():
 
 
 def test_kim_cnn_100_filters_is_a_param():
-    s = kim_cnn_settings({"variant": "rand", "vocab_size": 100, "embed_size": 8, "filter_sizes": [3, 4, 5],
+    s = kim_cnn_settings({"vocab_size": 100, "embed_size": 8, "filter_sizes": [3, 4, 5],
                           "filter_nums": 100, "dropout": 0.5})
     model = build_kim_cnn(20, **s)
     assert model.get_layer("hidden2").output.shape == (None, 300)
 
 
-@pytest.mark.parametrize("bad, match", [({"variant": "static"}, "only 'rand'"),
+@pytest.mark.parametrize("bad, match", [({"conv": "3d"}, "ch07_kim_cnn.conv must be 2d or 1d"),
                                         ({"filter_sizes": [3, "x"]}, "filter_sizes")])
 def test_kim_cnn_settings_are_checked(bad, match):
-    p = {"variant": "rand", "vocab_size": 100, "embed_size": 8, "filter_sizes": [3], "filter_nums": 2,
+    p = {"vocab_size": 100, "embed_size": 8, "filter_sizes": [3], "filter_nums": 2,
          "dropout": 0.5, **bad}
     with pytest.raises(ParamError, match=match):
         kim_cnn_settings(p)
