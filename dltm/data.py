@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from dltm import datasets
+from dltm.cli import MissingOutputError
 from dltm.io import atomic_path, read_json, write_json
 from dltm.params import ParamError, require
 from dltm.text import Tokenizer, clean_str, pad_post, restrict_vocab
@@ -48,7 +49,7 @@ def load_mr_raw(raw_dir: str | os.PathLike, encoding: str = "cp1252") -> tuple[l
     raw_dir = Path(raw_dir)
     for name in ("rt-polarity.pos", "rt-polarity.neg"):
         if not (raw_dir / name).is_file():
-            raise FileNotFoundError(f"{raw_dir / name}: missing; run `dvc repro download@mr` first")
+            raise MissingOutputError(f"{raw_dir / name}: missing; run `dvc repro download@mr` first")
     pos = read_lines(raw_dir / "rt-polarity.pos", encoding)
     neg = read_lines(raw_dir / "rt-polarity.neg", encoding)
     texts = [clean_str(s) for s in pos + neg]
@@ -119,7 +120,7 @@ def corpus_words(raw_dir: str | os.PathLike, corpus: str) -> list[str]:
     """The corpus as one stream of words (line ends ignored, as text8 has none); PTB's ``<unk>`` is UNK."""
     path = Path(raw_dir) / CORPUS_FILES[corpus]
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{corpus}` first")
+        raise MissingOutputError(f"{path}: missing; run `dvc repro download@{corpus}` first")
     words = path.read_text(encoding="utf-8").split()
     return [UNK if w == "<unk>" else w for w in words]
 
@@ -168,7 +169,7 @@ class Corpus:
 def load_corpus(prepared_dir: str | os.PathLike) -> Corpus:
     d = Path(prepared_dir)
     if not (d / "ids.npy").is_file():
-        raise FileNotFoundError(f"{d}/ids.npy: missing; run `dvc repro prepare@{d.name}` first")
+        raise MissingOutputError(f"{d}/ids.npy: missing; run `dvc repro prepare@{d.name}` first")
     rows = [line.split("\t") for line in (d / "vocab.tsv").read_text(encoding="utf-8").splitlines()]
     return Corpus(np.load(d / "ids.npy"), [r[0] for r in rows], np.array([int(r[1]) for r in rows]))
 
@@ -187,7 +188,7 @@ def read_imdb_split(raw_dir: str | os.PathLike, split: str) -> tuple[list[str], 
         folder = Path(raw_dir) / "aclImdb" / split / name
         files = sorted(folder.glob("*.txt"))
         if not files:
-            raise FileNotFoundError(f"{folder}: no reviews; run `dvc repro download@imdb` first")
+            raise MissingOutputError(f"{folder}: no reviews; run `dvc repro download@imdb` first")
         for f in files:
             try:
                 texts.append(f.read_text(encoding="utf-8").replace("<br />", " "))
@@ -229,7 +230,7 @@ def load_imdb(prepared_dir: str | os.PathLike, num_words: int, maxlen: int, spli
 
     path = Path(prepared_dir) / f"{split}.npz"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run `dvc repro prepare@imdb` first")
+        raise MissingOutputError(f"{path}: missing; run `dvc repro prepare@imdb` first")
     z = np.load(path)
     ids, offsets = z["ids"], z["offsets"]
     seqs = [q[q < num_words] for q in np.split(ids, offsets[1:-1])]
@@ -255,7 +256,7 @@ def read_labelled_texts(path: str | os.PathLike, text_field: str = "text", label
     if path.suffix.lower() not in TEXT_FORMATS:
         raise ValueError(f"{path}: unknown format {path.suffix!r}; use .csv, .tsv or .jsonl")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise MissingOutputError(f"{path}: no such file")
     lines = read_lines(path, encoding) if path.suffix.lower() in (".jsonl", ".json") else None
     texts: list[str] = []
     labels: list[str] = []
@@ -418,7 +419,7 @@ def load_prepared_text(prepared_dir: str | os.PathLike, num_words: int | None) -
     """Read data/prepared/<dataset>/ and apply ``Tokenizer(num_words=num_words)``'s vocabulary cut."""
     d = Path(prepared_dir)
     if not (d / "x.npy").is_file():
-        raise FileNotFoundError(f"{d}/x.npy: missing; run `dvc repro prepare@{d.name}` first")
+        raise MissingOutputError(f"{d}/x.npy: missing; run `dvc repro prepare@{d.name}` first")
     tokenizer = Tokenizer.from_config(read_json(d / "tokenizer.json"))
     tokenizer.num_words = num_words
     info = read_json(d / "info.json") if (d / "info.json").is_file() else {}
@@ -448,7 +449,7 @@ def load_table(path: str | os.PathLike, n_features: int) -> tuple[np.ndarray, np
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{path.parent.name}` first")
+        raise MissingOutputError(f"{path}: missing; run `dvc repro download@{path.parent.name}` first")
     frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
     if frame.shape[1] != n_features + 1:
         raise ValueError(f"{path}: expected {n_features + 1} comma-separated columns, found {frame.shape[1]}")
@@ -470,7 +471,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{path.parent.name}` first")
+        raise MissingOutputError(f"{path}: missing; run `dvc repro download@{path.parent.name}` first")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
@@ -523,7 +524,7 @@ def _read_matrix(path: Path, columns: int | None) -> np.ndarray:
     import pandas as pd
 
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@har` first")
+        raise MissingOutputError(f"{path}: missing; run `dvc repro download@har` first")
     try:
         values = pd.read_csv(path, header=None, sep=r"\s+", dtype=np.float32).to_numpy()
     except ValueError as e:

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
+from dltm.cli import MissingOutputError, UserError
 from dltm.io import replace
 
 MIRROR_ENV = "DLTM_DATA_MIRROR"
@@ -37,7 +38,7 @@ written in a dataset's format, or a deliberately different release. Every overri
 CHUNK = 1 << 20
 
 
-class DatasetError(RuntimeError):
+class DatasetError(UserError, RuntimeError):
     """A dataset could not be fetched or failed verification. The message says which and why."""
 
 
@@ -672,7 +673,7 @@ def require(dataset_id: str, raw_root: str | os.PathLike = "data/raw") -> Path:
     folder = Path(raw_root) / ds.id
     for rel in ds.files:
         if not (folder / rel).is_file():
-            raise FileNotFoundError(
+            raise MissingOutputError(
                 f"{folder / rel}: missing. Run `dvc repro download@{ds.id}` "
                 f"(or `python -m stages.download {ds.id}`) first."
             )

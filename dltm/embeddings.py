@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from dltm.cli import MissingOutputError
 from dltm.io import atomic_path
 
 PAIR_SETS = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
@@ -53,7 +54,7 @@ def load_word2vec(path: str | os.PathLike, limit: int | None = None, no_header: 
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such vectors file")
+        raise MissingOutputError(f"{path}: no such vectors file")
     try:
         return KeyedVectors.load_word2vec_format(str(path), binary=False, limit=limit, no_header=no_header)
     except (ValueError, UnicodeDecodeError) as e:
@@ -170,7 +171,7 @@ def pretrained(dataset_id: str, dim: int, raw_root: str | os.PathLike = "data/ra
         raise ValueError(f"{dataset_id} has no {dim}-d vectors (dimensions: {dims})")
     path = Path(raw_root) / dataset_id / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{dataset_id}` "
+        raise MissingOutputError(f"{path}: missing; run `dvc repro download@{dataset_id}` "
                                 f"(or `python -m stages.download {dataset_id}`) first")
     return load_word2vec(path, limit=limit, no_header=True)
 
@@ -191,7 +192,7 @@ def load_vectors(path: str | os.PathLike, dim: int | None = None, limit: int | N
     if path.is_dir():
         path = path / "vectors.txt"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such vectors file (build it with `dvc repro embed@...`, or point "
+        raise MissingOutputError(f"{path}: no such vectors file (build it with `dvc repro embed@...`, or point "
                                 f"the embeddings param at a folder of data/embeddings/ or a vectors file)")
     with open(path, encoding="utf-8", errors="replace") as f:
         first = f.readline().split()

@@ -12,18 +12,57 @@ from pathlib import Path
 from typing import Any
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale(parent: str | os.PathLike, prefix: str) -> list[Path]:
+    """Remove the leftovers of killed writers: entries of ``parent`` named ``<prefix><pid>-...`` whose process
+    no longer runs (see :func:`scratch_path`). Entries of live processes are kept. Returns what was removed."""
+    parent = Path(parent)
+    removed = []
+    if not parent.is_dir():
+        return removed
+    for entry in parent.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            _remove(entry)
+            removed.append(entry)
+    return removed
+
+
+def scratch_path(parent: str | os.PathLike, prefix: str, suffix: str = "") -> Path:
+    """A new, unused path ``parent/<prefix><pid>-<random><suffix>`` (not created), after removing what killed
+    processes left under the same prefix. The pid in the name tells a live writer's scratch from a dead one's."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(parent, prefix)
+    fd, name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=suffix, dir=parent)
+    os.close(fd)
+    os.unlink(name)
+    return Path(name)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
-    Works for files and for directories (the block creates whichever it needs).
+    Works for files and for directories (the block creates whichever it needs). What a killed process left
+    beside ``path`` is removed the next time ``path`` is written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
+    tmp = scratch_path(path.parent, f".{path.name}.tmp-", suffix or ".tmp")
+    _remove(path.with_name(f".{path.name}.old"))  # a replace() killed between its two renames
     try:
         yield tmp
         if not tmp.exists():

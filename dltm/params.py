@@ -13,11 +13,13 @@ from typing import Any
 
 import yaml
 
+from dltm.cli import UserError
+
 PARAMS_FILE = Path(os.environ.get("DLTM_PARAMS", "params.yaml"))
 
 
-class ParamError(ValueError):
-    pass
+class ParamError(UserError, ValueError):
+    """A missing, misspelt or out-of-range param; the message names the file, the key and what is accepted."""
 
 
 def load(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:

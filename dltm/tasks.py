@@ -8,10 +8,15 @@ A chapter module in ``pipelines/`` lists its tasks in a module-level ``TASKS`` t
 from __future__ import annotations
 
 import importlib
+import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from dltm.cli import UserError
 
 if TYPE_CHECKING:
     from dltm.params import RunSettings
@@ -125,9 +130,84 @@ def all_tasks() -> dict[str, Task]:
     return tasks
 
 
+class UnknownTaskError(UserError, KeyError):
+    """A task id that no chapter module defines."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 def get(task_id: str) -> Task:
+    """The task ``task_id``; :class:`UnknownTaskError` lists the known ids."""
     tasks = all_tasks()
     try:
         return tasks[task_id]
     except KeyError:
-        raise KeyError(f"unknown task {task_id!r}; known: {', '.join(sorted(tasks))}") from None
+        raise UnknownTaskError(f"unknown task {task_id!r}; known: {', '.join(sorted(tasks))}") from None
+
+
+# ---- the DVC stages that run a task ------------------------------------------------------------------------
+
+_CMD = re.compile(r"python -m stages\.(train|embed|evaluate) (\S+)(?: --variant (\S+))?\s*$")
+
+
+def _render(template: str, values: dict[str, Any]) -> str:
+    return re.sub(r"\$\{([^}]+)\}", lambda m: str(values.get(m.group(1).strip(), m.group(0))), template)
+
+
+@lru_cache(maxsize=4)
+def _stages_in(dvc_yaml: Path) -> dict[tuple[str, str | None, str], str]:
+    """{(task id, variant, 'train' | 'evaluate'): stage name} of every stage of ``dvc_yaml`` that runs
+    ``python -m stages.train|embed|evaluate``, with ``foreach`` and ``matrix`` expanded as DVC names them."""
+    import yaml
+
+    doc = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}
+    var: dict[str, Any] = {}
+    for entry in doc.get("vars", []):
+        if isinstance(entry, dict):
+            var.update(entry)
+
+    def lookup(ref: Any) -> Any:
+        m = re.fullmatch(r"\$\{([^}]+)\}", str(ref).strip())
+        return var.get(m.group(1).strip()) if m else ref
+
+    found: dict[tuple[str, str | None, str], str] = {}
+    for group, spec in (doc.get("stages") or {}).items():
+        if "foreach" in spec:
+            items = lookup(spec["foreach"])
+            pairs = items.items() if isinstance(items, dict) else ((i, i) for i in items)
+            expanded = []
+            for key, item in pairs:
+                values = {"key": key, "item": item}
+                if isinstance(item, dict):
+                    values.update({f"item.{k}": v for k, v in item.items()})
+                expanded.append((f"{group}@{key}", _render(spec["do"]["cmd"], values)))
+        elif "matrix" in spec:
+            axes = {k: lookup(v) for k, v in spec["matrix"].items()}
+            expanded = []
+            for combo in itertools.product(*axes.values()):
+                values = {f"item.{k}": v for k, v in zip(axes, combo, strict=True)}
+                expanded.append((f"{group}@{'-'.join(map(str, combo))}", _render(spec["cmd"], values)))
+        else:
+            expanded = [(group, str(spec.get("cmd", "")))]
+        for name, cmd in expanded:
+            m = _CMD.search(cmd)
+            if m:
+                kind = "evaluate" if m.group(1) == "evaluate" else "train"
+                found[(m.group(2), m.group(3), kind)] = name
+    return found
+
+
+def dvc_stage(task_id: str, variant: str | None = None, kind: str = "train", root: Path | None = None) -> str:
+    """The name of the DVC stage that trains (``kind='train'``) or evaluates a task, as ``dvc repro`` takes it:
+    ``train@ch02_xor``, ``train_text@ch07_cnn1d``, ``train_kim2014@rand``, ``embed@ch06_glove-ptb``.
+
+    Read from ``dvc.yaml`` (at ``root``, default the working directory), so it is right by construction;
+    without a ``dvc.yaml`` it falls back to ``train@<task>[-<variant>]``.
+    """
+    path = (root or Path(".")) / "dvc.yaml"
+    if path.is_file():
+        name = _stages_in(path.resolve()).get((task_id, variant, kind))
+        if name:
+            return name
+    return f"{kind}@{task_id}" + (f"-{variant}" if variant else "")

@@ -21,10 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from dltm import runtime
+from dltm.cli import MissingOutputError
 from dltm.evaluation import classification_metrics, confusion_matrix_png, history_png
 from dltm.io import atomic_path, write_json
 from dltm.params import ParamError, require
-from dltm.tasks import Context
+from dltm.tasks import Context, dvc_stage
 from dltm.text import Tokenizer
 from dltm.tracking import epoch_logger
 
@@ -236,7 +237,7 @@ def load_model(ctx: Context, sub: str | None = None) -> keras.Model:
     """The task's trained model, or the one in ``models/<task>/<sub>/`` for tasks that train several."""
     path = (ctx.model_dir if sub is None else ctx.model_dir / sub) / MODEL_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run `dvc repro train@{ctx.task.id}` first")
+        raise MissingOutputError(f"{path}: missing; run `dvc repro {dvc_stage(ctx.task.id, ctx.variant)}` first")
     return keras.models.load_model(path)
 
 

@@ -32,6 +32,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from dltm import runtime
+from dltm.cli import MissingOutputError
 from dltm.evaluation import history_png
 from dltm.io import atomic_path, read_json, write_json, write_text
 from dltm.params import ParamError, require
@@ -162,7 +163,7 @@ def read_char_corpus(root: Path, dataset: str, where: str = "ch08_char_rnn") -> 
         raise ParamError(f"params.yaml: {where}.dataset must be one of {', '.join(CHAR_CORPORA)}, got {dataset!r}")
     path = root / "data" / "raw" / dataset / CHAR_CORPORA[dataset]
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run `dvc repro download@{dataset}`")
+        raise MissingOutputError(f"{path}: missing; run `dvc repro download@{dataset}`")
     return path.read_text(encoding="utf-8")
 
 
@@ -325,7 +326,7 @@ def train_char_rnn(ctx: Context) -> dict[str, Any]:
 def load_char_model(model_dir: Path) -> tuple[keras.Model, dict[str, Any]]:
     for name in (MODEL_FILE, VOCAB_FILE):
         if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name}: missing; run `dvc repro train@{model_dir.name}` first")
+            raise MissingOutputError(f"{model_dir / name}: missing; run `dvc repro train@{model_dir.name}` first")
     return keras.models.load_model(model_dir / MODEL_FILE), read_json(model_dir / VOCAB_FILE)
 
 
@@ -564,7 +565,7 @@ def ptb_data(root: Path, vocab_size: int) -> tuple[list[str], dict[str, np.ndarr
     paths = {split: folder / f"ptb.{split}.txt" for split in PTB_SPLITS}
     for path in paths.values():
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; run `dvc repro download@ptb`")
+            raise MissingOutputError(f"{path}: missing; run `dvc repro download@ptb`")
     words = {split: ptb_words(path) for split, path in paths.items()}
     vocab = build_vocab(words["train"], vocab_size)
     return vocab, {split: to_ids(w, vocab) for split, w in words.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dltm import datasets
+from dltm import cli, datasets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,4 +30,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from dltm import cli
 from stages import train
 
 
@@ -18,4 +19,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

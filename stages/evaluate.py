@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from dltm import tasks
+from dltm import cli, tasks
 from dltm.io import read_json
 from dltm.tracking import Tracker
 from stages.train import provenance_tags, run_name, task_from_argv
@@ -29,4 +29,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dltm.cli import MissingOutputError
 from dltm.io import read_json
 from dltm.text import Tokenizer, clean_str
 
@@ -45,7 +46,7 @@ def predict(model_dir: str | Path, texts: list[str]) -> list[tuple[str, float]]:
                                 f"{model_dir.name}/fold_0")
     for name in ("model.keras", "tokenizer.json", "data_info.json"):
         if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name}: missing; train the task first "
+            raise MissingOutputError(f"{model_dir / name}: missing; train the task first "
                                     f"(`dvc repro train@{model_dir.name}`), or it is not a text classifier")
     info = read_json(model_dir / "data_info.json")
     tokenizer = Tokenizer.load(model_dir / "tokenizer.json")

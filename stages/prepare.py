@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from dltm import cli
 from dltm import params as P
 from dltm.data import PREPARERS
 
@@ -26,4 +27,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from dltm import tasks
+from dltm import cli, tasks
 from dltm.io import write_text
 from dltm.report import build
 
@@ -17,4 +17,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -13,7 +13,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from dltm import datasets, runtime, tasks
+from dltm import cli, datasets, runtime, tasks
 from dltm import params as P
 from dltm.io import write_json
 from dltm.tracking import Tracker, tracking_uri
@@ -30,7 +30,8 @@ def provenance_tags(task: tasks.Task, run: P.RunSettings, stage: str, variant: s
     git = runtime.git_info()
     tags = {
         "task": task.id, "book_section": task.section,
-        f"dvc_stage.{stage}": f"{stage}@{task.id}" + (f"-{variant}" if variant else ""),
+        f"dvc_stage.{stage}": tasks.dvc_stage(task.id, variant, "evaluate" if stage.startswith("evaluate")
+                                              else "train"),
         "git_commit": git["commit"], "git_dirty": git["dirty"], "seed": str(run.seed),
         "machine": runtime.machine_summary(),
     }
@@ -96,4 +97,4 @@ def main(argv: list[str] | None = None, stage: str = "train") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))
