@@ -75,6 +75,12 @@ class Task:
         return self.train.__module__
 
     @property
+    def params(self) -> dict[str, Any]:
+        """What the task's params.yaml section accepts: {key: dltm.params.Spec}, from its chapter module's
+        ``PARAMS``."""
+        return importlib.import_module(self.chapter).PARAMS[self.id]
+
+    @property
     def experiment(self) -> str:
         """The MLflow experiment: the chapter module's name."""
         return self.chapter.rsplit(".", 1)[-1]

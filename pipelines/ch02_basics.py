@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dltm import params as P
 from dltm.evaluation import line_png, scatter_png
 from dltm.io import read_json, write_json, write_text
 from dltm.params import ParamError, require
@@ -270,6 +271,14 @@ def evaluate_backprop(ctx: Context) -> dict[str, Any]:
     ctx.tracker.log_metrics(metrics)
     return metrics
 
+
+PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
+    "ch02_xor": {},
+    "ch02_perceptron_batch": P.keys("eta", "initial_weights", passes=P.POSITIVE_INT),
+    "ch02_perceptron_online": P.keys("eta", "initial_weights", "epochs",
+                                     collinear_proportions=P.List(P.Float(0.0, low_open=True))),
+    "ch02_backprop": P.keys("eta", "epochs", hidden=P.POSITIVE_INT),
+}
 
 TASKS = (
     Task("ch02_xor", "2.1 (lines 222-238)", "XOR with a hand-set hidden layer", None, "accuracy",

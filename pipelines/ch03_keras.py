@@ -27,6 +27,7 @@ import numpy as np
 from keras import layers
 
 from dltm import datasets, runtime
+from dltm import params as P
 from dltm.data import load_table
 from dltm.evaluation import line_png, predicted_vs_actual_png
 from dltm.io import atomic_path, write_json
@@ -319,6 +320,20 @@ def evaluate_sine_fit(ctx: Context) -> dict[str, Any]:
     ctx.tracker.log_artifact(png, "plots")
     return metrics
 
+
+_FIT = ("optimizer", "learning_rate", "epochs", "batch_size")
+PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
+    "ch03_breakfast_keras": P.keys(*_FIT),
+    "ch03_ionosphere_mlp": P.keys("test_size", *_FIT),
+    "ch03_iris_mlp": P.keys("test_size", *_FIT, flower=P.List(P.Float(), min_items=4)),
+    "ch03_boston_regression": P.keys(
+        "test_size", *_FIT,
+        svr=P.Section(C=P.Float(0.0, low_open=True), gamma=P.Float(0.0, low_open=True), epsilon=P.Float(0.0)),
+        scaled_nn=P.Section(**P.keys(*_FIT, "validation_split", "early_stopping_patience")),
+        svr_grid=P.Section(C=P.List(P.Float(0.0, low_open=True)), gamma=P.List(P.Float(0.0, low_open=True)),
+                           epsilon=P.List(P.Float(0.0)))),
+    "ch03_sine_fit": P.keys(*_FIT, noise=P.Float(0.0)),
+}
 
 TASKS = (
     Task("ch03_breakfast_keras", "3.2.5 (lines 888-916)", "Breakfast prices with Keras Dense(1) and SGD", None,

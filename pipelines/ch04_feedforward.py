@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from dltm import params as P
 from dltm.data import MNIST_CLASSES, mnist_splits
 from dltm.evaluation import line_png
 from dltm.io import write_json
@@ -200,6 +201,20 @@ def evaluate_optimizer_comparison(ctx: Context) -> dict[str, Any]:
 
 
 MNIST_NOTE = "test accuracy on the 10,000 MNIST test images"
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu", "selu", "gelu", "silu", "swish", "softplus", "softsign",
+               "leaky_relu", "relu6", "mish", "hard_sigmoid", "exponential", "linear")
+INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+                "random_uniform", "random_normal", "truncated_normal", "orthogonal", "zeros", "ones")
+_MLP = P.keys("dropout", hidden_units=P.List(P.POSITIVE_INT, min_items=0), activation=P.Choice(*ACTIVATIONS),
+              batch_norm=P.BOOL, kernel_initializer=P.Choice(*INITIALIZERS), l1=P.Float(0.0), l2=P.Float(0.0))
+_FIT = ("optimizer", "learning_rate", "epochs", "batch_size", "validation_split", "early_stopping_patience")
+PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
+    "ch04_mnist_softmax": P.keys("book_from_logits", *_FIT),
+    "ch04_mnist_mlp": {**_MLP, **P.keys(*_FIT, "clipnorm")},
+    "ch04_optimizer_comparison": P.keys("epochs", "batch_size", optimizers=P.List(P.Choice(*P.OPTIMIZERS)),
+                                        model=P.Section(**_MLP)),
+}
 
 TASKS = (
     Task("ch04_mnist_softmax", "4.5 (lines 1860-1905)", "Softmax regression on MNIST", "mnist", "accuracy",

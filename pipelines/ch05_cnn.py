@@ -21,6 +21,7 @@ import numpy as np
 from keras import layers
 
 from dltm import datasets
+from dltm import params as P
 from dltm.data import HAR_CLASSES, MNIST_CLASSES, load_har, mnist_splits
 from dltm.evaluation import classification_metrics, confusion_matrix_png, line_png
 from dltm.io import read_json, write_json
@@ -269,6 +270,13 @@ def evaluate_har_cnn1d(ctx: Context) -> dict[str, Any]:
     ctx.tracker.log_artifact(png, "plots")
     return metrics
 
+
+PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
+    "ch05_conv_numeric": {},
+    "ch05_mnist_cnn": P.keys("book_from_logits", "optimizer", "learning_rate", "epochs", "batch_size"),
+    "ch05_har_cnn1d": P.keys("dropout", "optimizer", "learning_rate", "epochs", "batch_size",
+                             repeats=P.POSITIVE_INT, dropout_placement=P.Choice("after_conv", "after_dense")),
+}
 
 TASKS = (
     Task("ch05_conv_numeric", "5.1-5.2 (lines 1941-2190)", "convolution and pooling by hand, NumPy beside Keras",

@@ -32,6 +32,7 @@ import numpy as np
 from keras import layers
 
 from dltm import datasets
+from dltm import params as P
 from dltm.data import Corpus, load_corpus
 from dltm.embeddings import (
     analogy_accuracy,
@@ -336,6 +337,20 @@ def evaluate_embedding(ctx: Context) -> dict[str, Any]:
 
 ALSO = ("analogy_questions", "analogy_semantic", "analogy_syntactic", "wordsim353_spearman", "simlex999_spearman")
 EMBEDDING = {"outputs": "data/embeddings", "variants": CORPORA, "also": ALSO}
+
+_EVAL = ("neighbours", "restrict_vocab")
+_GENSIM = P.keys("vector_size", "window", "epochs", *_EVAL, min_count=P.POSITIVE_INT, hs=P.Choice(0, 1),
+                 negative=P.Int(0), sample=P.Float(0.0), alpha=P.Float(0.0, low_open=True), workers=P.POSITIVE_INT)
+PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
+    "ch06_word2vec_keras": P.keys("vocabulary_size", "batch_size", "optimizer", "learning_rate", *_EVAL,
+                                  vector_dim=P.POSITIVE_INT, window_size=P.POSITIVE_INT,
+                                  negative_samples=P.Float(0.0), iterations=P.POSITIVE_INT, log_every=P.POSITIVE_INT,
+                                  use_sampling_table=P.BOOL, book_first_pairs=P.Int(0)),
+    "ch06_gensim_skipgram": _GENSIM,
+    "ch06_gensim_cbow": _GENSIM,
+    "ch06_glove": P.keys("vocabulary_size", "vector_size", "window", "learning_rate", "batch_size", "epochs", *_EVAL,
+                         x_max=P.Float(0.0, low_open=True), alpha=P.Float(0.0, low_open=True)),
+}
 
 TASKS = (
     Task("ch06_word2vec_keras", "6.3 (lines 2935-3120)", "Skip-gram with negative sampling in Keras", None,

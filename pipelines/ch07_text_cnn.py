@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from dltm import params as P
 from dltm import runtime
 from dltm.data import IMDB_CLASSES, load_imdb, load_prepared_text
 from dltm.embeddings import embedding_matrix, load_vectors
@@ -492,6 +493,24 @@ def evaluate_cnn1d_imdb(ctx: Context) -> dict[str, Any]:
     return evaluate_classifier(ctx, imdb_data(ctx, require(p, "vocab_size", int, ctx.task.id),
                                               require(p, "maxlen", int, ctx.task.id), train=False))
 
+
+_FIT = ("optimizer", "learning_rate", "epochs", "batch_size")
+_HOLDOUT = ("validation_split", "early_stopping_patience")
+_KIM = ("filter_sizes", "filter_nums", "dropout", "max_norm", "conv")
+_IMDB_CNN = P.keys("vocab_size", "dropout", *_FIT, *_HOLDOUT, embedding_dims=P.POSITIVE_INT,
+                   filters=P.POSITIVE_INT, kernel_size=P.POSITIVE_INT, hidden_dims=P.POSITIVE_INT)
+PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
+    "ch07_tokenizer_demo": {"num_words": P.Int(1, null=True), "oov_token": P.Spec(str, null=True),
+                            "lower": P.BOOL},
+    "ch07_simple_classifier": P.keys("embed_size", "epochs", "batch_size", "optimizer", max_length=P.POSITIVE_INT),
+    "ch07_kim_cnn": P.keys("vocab_size", "embed_size", *_KIM, *_FIT, *_HOLDOUT),
+    "ch07_kim2014": P.keys("vocab_size", "embed_size", "init_scale", *_KIM, *_FIT,
+                           protocol=P.Choice("cv", "holdout"), embeddings=P.STR, embeddings_dim=P.Int(1, null=True)),
+    "ch07_cnn_glove_2ch": P.keys("vocab_size", *_KIM, *_FIT, embed_size=P.Choice(25, 50, 100, 200),
+                                 unknown=P.Choice("zeros", "uniform")),
+    "ch07_cnn1d": _IMDB_CNN,
+    "ch07_cnn1d_imdb": {**_IMDB_CNN, "maxlen": P.POSITIVE_INT},
+}
 
 TASKS = (
     Task("ch07_tokenizer_demo", "7.1 (lines 3128-3275)", "Keras 2 Tokenizer on ten documents", None,

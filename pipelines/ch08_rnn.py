@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from dltm import params as P
 from dltm import runtime
 from dltm.cli import MissingOutputError
 from dltm.evaluation import history_png
@@ -647,6 +648,19 @@ def evaluate_ptb_lm(ctx: Context) -> dict[str, Any]:
     ctx.tracker.log_artifact(ctx.eval_dir / "perplexity.csv", "plots")
     return metrics
 
+
+PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
+    "ch08_char_rnn": P.keys("hidden_size", "optimizer", "learning_rate", "epochs", "batch_size",
+                            dataset=P.Choice(*CHAR_CORPORA), seq_length=P.POSITIVE_INT, stride=P.POSITIVE_INT,
+                            test_fraction=P.Float(0.0, 1.0, low_open=True, high_open=True), sample_every=P.Int(0),
+                            sample_chars=P.POSITIVE_INT, temperature=P.Float(0.0), seed_text=P.Spec(str, null=True)),
+    "ch08_ptb_lm": P.keys("hidden_size", "dropout", "batch_size", "epochs", "optimizer", "learning_rate",
+                          "clipnorm", vocab_size=P.POSITIVE_INT, embed_size=P.Int(1, null=True),
+                          num_layers=P.POSITIVE_INT, dropout_between_layers=P.BOOL, num_steps=P.POSITIVE_INT,
+                          lr_decay=P.Float(0.0, 1.0, low_open=True), lr_decay_after=P.Int(0),
+                          loss=P.Choice("mean", "sum_over_steps"), init_scale=P.Float(0.0, low_open=True, null=True),
+                          stateful=P.BOOL),
+}
 
 TASKS = (
     Task("ch08_char_rnn", "8.2.3 (lines 4169-4260)", "min-char-rnn in Keras: Dense(500) -> SimpleRNN(500, relu) "

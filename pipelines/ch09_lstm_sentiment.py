@@ -30,6 +30,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from dltm import params as P
 from dltm.io import read_json, write_json, write_text
 from dltm.params import ParamError, require
 from dltm.rnn import PEEPHOLES, MinimalRNNCell, PeepholeLSTMCell
@@ -247,6 +248,15 @@ def evaluate_rnn_comparison(ctx: Context) -> dict[str, Any]:
     ctx.tracker.log_artifact(ctx.metrics_file, "metrics")
     return metrics
 
+
+_LSTM = ("vocab_size", "hidden_size", "dropout", "masking", "optimizer", "learning_rate", "epochs", "batch_size")
+_HOLDOUT = ("validation_split", "early_stopping_patience")
+PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
+    "ch09_lstm_sentiment": P.keys(*_LSTM, *_HOLDOUT),
+    "ch09_custom_cell": P.keys(*_LSTM, *_HOLDOUT, unused_bias=P.BOOL),
+    "ch09_peephole_sentiment": P.keys(*_LSTM, *_HOLDOUT, "peephole"),
+    "ch09_rnn_comparison": P.keys(*_LSTM, "peephole", models=P.List(P.Choice(*COMPARED)), seeds=P.List(P.Int())),
+}
 
 TASKS = (
     Task("ch09_lstm_sentiment", "9.2 (lines 4652-4717)", "Embedding -> LSTM -> mean over time -> Dense on MR",

@@ -65,7 +65,8 @@ def task_from_argv(argv: list[str] | None, doc: str) -> tuple[tasks.Task, P.RunS
         ap.error(f"{task.id} needs --variant, one of {', '.join(task.variants)}")
     if not task.variants and args.variant:
         ap.error(f"{task.id} has no variants")
-    return task, P.RunSettings.from_params(params), P.section(params, task.id), args.variant
+    task_params = P.validate(task.id, P.section(params, task.id), task.params)
+    return task, P.RunSettings.from_params(params), task_params, args.variant
 
 
 def run_name(task: tasks.Task, variant: str | None) -> str:
