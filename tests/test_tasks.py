@@ -66,3 +66,45 @@ def test_task_ids_are_those_of_tasks_md():
         text = md.read_text(encoding="utf-8")
         for task_id in tasks.all_tasks():
             assert f"`{task_id}`" in text or task_id in BEYOND_TASKS_MD
+
+
+def test_dvc_stage_names_real_stages():
+    """Issue 11, item 8: the stage a tag or a hint names is one `dvc repro` accepts."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dvc = Path(sys.executable).parent / "dvc"
+    listed = subprocess.run([str(dvc), "stage", "list", "--name-only"], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.split()
+    names = []
+    for task in tasks.all_tasks().values():
+        for variant in task.variants or (None,):
+            for kind in ("train", "evaluate"):
+                name = tasks.dvc_stage(task.id, variant, kind, root=REPO)
+                assert name in listed, (task.id, variant, kind, name)
+                names.append(name)
+    assert len(set(names)) == len(names)  # one stage per task, variant and kind
+    assert tasks.dvc_stage("ch07_cnn1d", root=REPO) == "train_text@ch07_cnn1d"
+    assert tasks.dvc_stage("ch07_kim2014", "rand", "evaluate", root=REPO) == "evaluate_kim2014@rand"
+    assert tasks.dvc_stage("ch06_glove", "ptb", root=REPO) == "embed@ch06_glove-ptb"
+    assert tasks.dvc_stage("ch09_custom_cell", root=REPO) == "train@ch09_custom_cell"
+
+
+def test_provenance_tags_name_real_stages(monkeypatch):
+    from dltm import datasets
+    from dltm.params import RunSettings, load
+    from stages.train import provenance_tags
+
+    monkeypatch.setattr(datasets, "checksums", lambda dataset_id: {"file": "0" * 64})  # no download needed
+
+    run = RunSettings.from_params(load(REPO / "params.yaml"))
+    for task_id, variant, stage, expected in [
+        ("ch07_cnn1d", None, "train", "train_text@ch07_cnn1d"),
+        ("ch07_kim2014", "rand", "evaluate", "evaluate_kim2014@rand"),
+        ("ch02_xor", None, "train", "train@ch02_xor"),
+        ("ch06_glove", "ptb", "evaluate_embedding", "evaluate_embedding@ch06_glove-ptb"),
+        ("ch06_glove", "ptb", "embed", "embed@ch06_glove-ptb"),
+    ]:
+        tags = provenance_tags(tasks.get(task_id), run, stage, variant)
+        assert tags[f"dvc_stage.{stage}"] == expected
