@@ -11,25 +11,29 @@ Offline, ``DLTM_DATA_MIRROR`` (or ``--mirror``) names a local directory laid out
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import lzma
 import os
 import posixpath
 import shutil
+import stat
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from dataclasses import replace as replace_dc
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from tqdm.auto import tqdm
 
 from dltm.cli import MissingOutputError, UserError
-from dltm.io import replace
+from dltm.io import replace, scratch_path
 
 MIRROR_ENV = "DLTM_DATA_MIRROR"
 EXPECTED_ENV = "DLTM_EXPECTED_SHA256"
@@ -450,10 +454,12 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def verify_sha256(path: Path, expected: str | None, what: str) -> str:
+def verify_sha256(path: Path, expected: str | None, what: str, name: str | None = None) -> str:
+    """The sha256 of ``path``. Raises ChecksumError when it is not ``expected`` (None: anything goes); the
+    message names ``what`` and ``name`` (where the bytes came from; default: the file's name)."""
     actual = sha256_file(path)
     if expected is not None and actual != expected.lower():
-        raise ChecksumError(f"{what}: sha256 mismatch for {path.name}: expected {expected}, got {actual}")
+        raise ChecksumError(f"{what}: sha256 mismatch for {name or path.name}: expected {expected}, got {actual}")
     return actual
 
 
@@ -488,33 +494,24 @@ def _download(url: str, dest: Path, what: str, retries: int = 4, backoff: float 
     )
 
 
-def _member_target(root: Path, name: str, archive: str) -> PurePosixPath:
-    """Check one archive member name; return it normalised. Rejects absolute paths and '..'."""
+def _unsafe_reason(name: str) -> str | None:
+    """Why ``name`` cannot be a path under a target folder: absolute or climbing with '..' (None: it can)."""
     p = PurePosixPath(name.replace("\\", "/"))
-    if p.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to extract")
+    if p.is_absolute() or (len(name) > 1 and name[1] == ":"):
+        return "has an absolute path"
     if ".." in p.parts:
-        raise UnsafeArchiveError(f"{archive}: member {name!r} climbs out of the target with '..'; refusing")
-    return PurePosixPath(*[part for part in p.parts if part != "."]) if p.parts else p
+        return "climbs out of the target with '..'"
+    return None
 
 
-def _link_stays_inside(member: PurePosixPath, link: str, hard: bool) -> bool:
-    if link.startswith("/"):
-        return False
-    base = PurePosixPath() if hard else member.parent
-    depth = 0
-    for part in (base / link).parts:
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return False
-        elif part != ".":
-            depth += 1
-    return True
+def _normalised(name: str) -> PurePosixPath:
+    return PurePosixPath(*[part for part in PurePosixPath(name.replace("\\", "/")).parts if part != "."])
 
 
 def _map(name: PurePosixPath, extract: dict[str, str]) -> str | None:
     s = str(name)
+    if s == ".":
+        return None
     for src, dst in extract.items():
         if src == "" or s == src.rstrip("/") or s.startswith(src if src.endswith("/") else src + "/") or s == src:
             rest = s[len(src):] if src else s
@@ -523,73 +520,128 @@ def _map(name: PurePosixPath, extract: dict[str, str]) -> str | None:
     return None
 
 
-def safe_extract(archive: Path, dest: Path, extract: dict[str, str], what: str = "") -> list[str]:
-    """Extract the members of ``archive`` selected by ``extract`` into ``dest``.
+def _folder_inside(dest: Path, rel: PurePosixPath, label: str, name: str) -> Path:
+    """Create ``dest/rel`` one folder at a time, never through a link or a file found on disk.
 
-    Every member is checked first, selected or not: absolute paths, '..' and links whose target leaves the
-    archive root make the whole archive unsafe, and nothing is extracted. Returns the written paths.
+    Raises UnsafeArchiveError when a component of ``rel`` exists on disk as a link or a file.
     """
-    label = f"{what}: {archive.name}" if what else archive.name
+    dest.mkdir(parents=True, exist_ok=True)
+    folder = dest
+    for part in rel.parts:
+        folder = folder / part
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise UnsafeArchiveError(f"{label}: member {name!r} would be written through "
+                                     f"{folder.relative_to(dest)}, a link or a file on disk; refusing")
+        folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _write_inside(dest: Path, rel: str, data: BinaryIO, label: str, name: str) -> None:
+    """Copy ``data`` to ``dest/rel``; never follows a link on disk, neither in the folders nor at the file.
+
+    Raises UnsafeArchiveError when the way to ``dest/rel`` or ``dest/rel`` itself is a link (or a folder).
+    """
+    path = PurePosixPath(rel)
+    target = _folder_inside(dest, path.parent, label, name) / path.name
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    except OSError as e:  # ELOOP: a link is there; EISDIR: a folder is
+        if not (target.is_symlink() or target.is_dir()):
+            raise
+        raise UnsafeArchiveError(f"{label}: member {name!r} would replace {rel}, a link or a folder on disk; "
+                                 f"refusing ({e.strerror})") from None
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(data, out, CHUNK)
+
+
+def _zip_kind(info: zipfile.ZipInfo) -> str:
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if info.is_dir() or stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_IFMT(mode) in (0, stat.S_IFREG) else "device or fifo"
+
+
+def _tar_kind(m: tarfile.TarInfo) -> str:
+    if m.issym():
+        return f"symbolic link to {m.linkname!r}"
+    if m.islnk():
+        return f"hard link to {m.linkname!r}"
+    return "dir" if m.isdir() else "file" if m.isfile() else "device or fifo"
+
+
+def _check_members(members: list[tuple[str, str]], label: str) -> None:
+    """Refuse the whole archive for one unsafe member (``members``: (name, kind) pairs, in archive order).
+
+    Raises UnsafeArchiveError naming the member: an absolute path, '..', any link (no registered dataset has
+    one; a link that looks harmless on its own can resolve through an earlier link), a device or fifo, or a
+    name that is both a file and a folder.
+    """
+    files: set[PurePosixPath] = set()
+    folders: set[PurePosixPath] = set()
+    for name, kind in members:
+        reason = _unsafe_reason(name)
+        if reason:
+            raise UnsafeArchiveError(f"{label}: member {name!r} {reason}; refusing to extract")
+        if kind not in ("file", "dir"):
+            raise UnsafeArchiveError(f"{label}: member {name!r} is a {kind}; refusing to extract "
+                                     f"(no dataset needs links or special files)")
+        p = _normalised(name)
+        (folders if kind == "dir" else files).add(p)
+        folders.update(p.parents)
+    clash = files & folders
+    if clash:
+        raise UnsafeArchiveError(f"{label}: member {str(min(clash))!r} is both a file and a folder; refusing")
+
+
+def safe_extract(archive: Path, dest: Path, extract: dict[str, str], what: str = "",
+                 origin: str | None = None) -> list[str]:
+    """Extract the regular files and folders of ``archive`` selected by ``extract`` into ``dest``.
+
+    Every member is checked first, selected or not, and nothing is extracted when one is unsafe: an absolute
+    path, '..', a symbolic or hard link, a device or fifo, or a name that is both a file and a folder. Writing
+    never follows a link already on disk. Messages name ``origin``, where the bytes came from (the mirror path
+    or the URL; default: ``archive``). Returns the written paths, relative to ``dest``.
+
+    Raises UnsafeArchiveError for an unsafe member; DatasetError for an archive that is not a readable zip or
+    tar (or is truncated or corrupt).
+    """
+    origin = origin or str(archive)
+    label = f"{what}: {origin}" if what else origin
     written: list[str] = []
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            for info in infos:
-                _member_target(dest, info.filename, label)
-                if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    link = zf.read(info).decode("utf-8", "replace")
-                    if not _link_stays_inside(PurePosixPath(info.filename), link, hard=False):
-                        raise UnsafeArchiveError(f"{label}: link {info.filename!r} -> {link!r} leaves the target")
-            for info in infos:
-                rel = _map(_member_target(dest, info.filename, label), extract)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                infos = zf.infolist()
+                _check_members([(i.filename, _zip_kind(i)) for i in infos], label)
+                for info in infos:
+                    rel = _map(_normalised(info.filename), extract)
+                    if rel is None:
+                        continue
+                    if _zip_kind(info) == "dir":
+                        _folder_inside(dest, PurePosixPath(rel), label, info.filename)
+                        continue
+                    with zf.open(info) as src:
+                        _write_inside(dest, rel, src, label, info.filename)
+                    written.append(rel)
+            return written
+        with tarfile.open(archive, "r:*") as tf:
+            members = tf.getmembers()
+            _check_members([(m.name, _tar_kind(m)) for m in members], label)
+            for m in members:
+                rel = _map(_normalised(m.name), extract)
                 if rel is None:
                     continue
-                target = dest / rel
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
+                if m.isdir():
+                    _folder_inside(dest, PurePosixPath(rel), label, m.name)
                     continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, CHUNK)
+                with tf.extractfile(m) as src:
+                    _write_inside(dest, rel, src, label, m.name)
                 written.append(rel)
         return written
-    try:
-        tf = tarfile.open(archive, "r:*")
-    except tarfile.TarError as e:
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as e:
         raise DatasetError(f"{label}: not a readable zip or tar archive ({e})") from None
-    with tf:
-        members = tf.getmembers()
-        for m in members:
-            name = _member_target(dest, m.name, label)
-            if m.issym() or m.islnk():
-                if not _link_stays_inside(name, m.linkname, hard=m.islnk()):
-                    raise UnsafeArchiveError(f"{label}: link {m.name!r} -> {m.linkname!r} leaves the target")
-            elif not (m.isfile() or m.isdir()):
-                raise UnsafeArchiveError(f"{label}: member {m.name!r} is a device or fifo; refusing")
-        for m in members:
-            rel = _map(_member_target(dest, m.name, label), extract)
-            if rel is None:
-                continue
-            target = dest / rel
-            if m.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif m.isfile():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with tf.extractfile(m) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, CHUNK)
-                written.append(rel)
-            elif m.issym():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(m.linkname, target)
-                written.append(rel)
-            elif m.islnk():
-                src_rel = _map(_member_target(dest, m.linkname, label), extract)
-                if src_rel is None or not (dest / src_rel).exists():
-                    raise DatasetError(f"{label}: hard link {m.name!r} points at {m.linkname!r}, not extracted")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(dest / src_rel, target)
-                written.append(rel)
-    return written
 
 
 def _with_overrides(ds: Dataset) -> Dataset:
@@ -619,10 +671,43 @@ def mirror_dir(mirror: str | os.PathLike | None = None) -> Path | None:
     return path
 
 
+def _mirror_file(root: Path, src: Source, ds: Dataset) -> Path:
+    """The mirror's regular file for ``src`` (a link to one is followed: the mirror is the user's own store).
+
+    Raises DatasetError when the entry climbs out of the mirror, is a folder, a broken link or missing.
+    """
+    reason = _unsafe_reason(src.url)
+    if reason:
+        raise DatasetError(f"{ds.id}: mirror entry {src.url!r} {reason}; it must be a path inside the mirror")
+    path = root / src.url
+    if path.is_dir():
+        raise DatasetError(f"{ds.id}: {path} in the mirror {root} is a folder, not a file")
+    if path.is_symlink() and not path.exists():
+        raise DatasetError(f"{ds.id}: {path} in the mirror {root} is a broken link (to {os.readlink(path)})")
+    if not path.is_file():
+        raise DatasetError(f"{ds.id}: {path} is not in the mirror {root}" + (f" ({ds.notes})" if ds.notes else ""))
+    return path
+
+
+def _remove_old_leftovers(parent: Path, prefix: str) -> None:
+    """Remove ``<prefix>XXXXXXXX`` folders that versions before :func:`dltm.io.scratch_path` left (named by
+    ``tempfile.mkdtemp``, with no pid, never removed). No version makes such names any more."""
+    if parent.is_dir():
+        for entry in parent.iterdir():
+            rest = entry.name[len(prefix):]
+            if entry.name.startswith(prefix) and len(rest) == 8 and "-" not in rest and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+
+
 def fetch(dataset_id: str, dest: str | os.PathLike, mirror: str | os.PathLike | None = None) -> dict[str, str]:
     """Fetch, verify and extract one dataset into ``dest`` (normally ``data/raw/<id>``), atomically.
 
-    Returns {relative path: sha256} of the files the loaders read.
+    The work happens in ``<dest's parent>/.<id>.download-<pid>-<random>``; what a killed fetch of the same
+    dataset left there is removed first. Returns {relative path: sha256} of the files the loaders read.
+
+    Raises DatasetError (ChecksumError, UnsafeArchiveError) naming the dataset and the mirror path or URL the
+    bytes came from: a download or mirror file that cannot be had, a checksum mismatch, an unreadable or
+    unsafe archive, an expected file missing; ``dest`` is then left as it was. KeyError for an unknown id.
     """
     ds = _with_overrides(get(dataset_id))
     dest = Path(dest)
@@ -631,36 +716,47 @@ def fetch(dataset_id: str, dest: str | os.PathLike, mirror: str | os.PathLike | 
     if not sources:
         where = f"the mirror {root}" if root is not None else "any URL"
         raise DatasetError(f"{ds.id}: nothing to fetch from {where}" + (f" ({ds.notes})" if ds.notes else ""))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{ds.id}.download-", dir=dest.parent))
+    prefix = f".{ds.id}.download-"
+    _remove_old_leftovers(dest.parent, prefix)
+    work = scratch_path(dest.parent, prefix)
+    work.mkdir()
     try:
         out = work / "out"
         out.mkdir()
+        origins: dict[str, str] = {}  # written path -> the mirror path or URL it came from
+        fetched_from: list[str] = []
         for i, src in enumerate(sources):
-            fetched = work / f"src{i}-{src.name}"
+            fetched = work / f"src{i}"
             if root is not None:
-                path = root / src.url
-                if not path.is_file():
-                    raise DatasetError(f"{ds.id}: {path} is not in the mirror {root}"
-                                       + (f" ({ds.notes})" if ds.notes else ""))
-                shutil.copyfile(path, fetched)
-                origin = str(path)
+                origin = str(_mirror_file(root, src, ds))
+                shutil.copyfile(origin, fetched)
             else:
-                _download(src.url, fetched, ds.id)
                 origin = src.url
-            verify_sha256(fetched, src.sha256, f"{ds.id} ({origin})")
+                _download(src.url, fetched, ds.id)
+            fetched_from.append(origin)
+            verify_sha256(fetched, src.sha256, ds.id, name=origin)
             if src.is_archive and src.extract is not None:
-                safe_extract(fetched, out, src.extract, ds.id)
-            else:
-                target = out / (src.save_as or src.name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fetched.rename(target)
+                origins.update(dict.fromkeys(safe_extract(fetched, out, src.extract, ds.id, origin=origin), origin))
+                continue
+            rel = src.save_as or src.name
+            reason = _unsafe_reason(rel) or ("is empty" if str(_normalised(rel)) == "." else None)
+            if reason:
+                raise DatasetError(f"{ds.id}: {origin} cannot be saved as {rel!r}: the name {reason}")
+            rel = str(_normalised(rel))
+            path = PurePosixPath(rel)
+            target = _folder_inside(out, path.parent, f"{ds.id}: {origin}", rel) / path.name
+            if target.is_symlink() or target.is_dir():
+                raise DatasetError(f"{ds.id}: {origin} cannot be saved as {rel}: a link or folder is there")
+            fetched.rename(target)
+            origins[rel] = origin
         sums: dict[str, str] = {}
         for rel, sha in ds.files.items():
             path = out / rel
             if not path.is_file():
-                raise DatasetError(f"{ds.id}: expected file {rel} is missing after download")
-            sums[rel] = verify_sha256(path, sha, f"{ds.id} ({rel})")
+                raise DatasetError(f"{ds.id}: expected file {rel} is missing after download: it is not in "
+                                   f"{' nor in '.join(fetched_from)}")
+            came_from = origins.get(rel) or " or ".join(fetched_from)
+            sums[rel] = verify_sha256(path, sha, ds.id, name=f"{rel} (from {came_from})")
         replace(out, dest)
         return sums
     finally:

@@ -2,6 +2,9 @@
 
     python -m stages.download mr                    # canonical URLs
     DLTM_DATA_MIRROR=../shared/datasets python -m stages.download mr   # the same files from a local mirror
+
+A dataset that cannot be fetched or fails verification (a ``DatasetError``: the message names the mirror path or
+URL at fault) ends in one line ``error: ...`` and exit status 2, through ``dltm.cli.run``.
 """
 
 from __future__ import annotations
@@ -19,11 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                                      f"(default: ${datasets.MIRROR_ENV})")
     ap.add_argument("--out", help="target folder (default: data/raw/<dataset>)")
     args = ap.parse_args(argv)
-    try:
-        sums = datasets.fetch(args.dataset, args.out or f"data/raw/{args.dataset}", mirror=args.mirror)
-    except datasets.DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    sums = datasets.fetch(args.dataset, args.out or f"data/raw/{args.dataset}", mirror=args.mirror)
     for name, sha in sums.items():
         print(f"{sha}  {args.dataset}/{name}")
     return 0
