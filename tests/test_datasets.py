@@ -1,3 +1,4 @@
+import gzip
 import hashlib
 import http.server
 import io
@@ -21,7 +22,7 @@ SHA = re.compile(r"^[0-9a-f]{64}$")
 
 def test_every_dataset_of_tasks_md_is_registered():
     ids = {"breakfast", "ionosphere", "iris", "housing", "mnist", "har", "text8", "mr", "imdb", "ptb", "charlm",
-           "cmn", "fra", "titles", "authors", "r8", "analogies"}
+           "cmn", "fra", "titles", "authors", "r8", "analogies", "fashion_mnist", "babi", "cmrc2018", "squad"}
     assert ids <= set(datasets.REGISTRY)
     assert {"glove6b", "glove_twitter"} <= set(datasets.REGISTRY)
     if TASKS_MD.is_file():  # the catalogue's own table, when the book folder is beside the repo
@@ -42,6 +43,7 @@ def test_registry_entries_are_complete(ds: Dataset):
         assert any(ds.files.values()) or any(s.sha256 for s in ds.sources) or "checksum" in ds.notes
     for src in ds.mirror:
         assert not src.url.startswith(("/", "http"))
+    assert ds.gunzipped <= {rel for rel, sha in ds.files.items() if sha and rel.endswith(".gz")}
 
 
 def _fake_registry(monkeypatch, ds: Dataset):
@@ -209,3 +211,102 @@ def test_real_mirror_files_match_the_registry(tmp_path, dataset_id):
     for src in ds.mirror:
         name = Path(src.url).name
         assert datasets.sha256_file(MIRROR / src.url) == ds.files[name]
+
+
+# ---- checksums of gunzipped content (fashion_mnist: the mirror's .gz were recompressed, the idx content is not)
+
+
+def _gz_dataset(shas: dict[str, str], gunzipped: bool = True) -> Dataset:
+    return Dataset("toy", "toy", sources=(), files=shas, mirror=tuple(Source(f"toy/{n}") for n in shas),
+                   gunzipped=frozenset(shas) if gunzipped else frozenset(), format="x", license="x", citation="x")
+
+
+def test_gunzipped_files_verify_the_content_not_the_gzip_bytes(tmp_path, monkeypatch):
+    content = bytes(range(256)) * 40
+    one = gzip.compress(content, compresslevel=9, mtime=0)
+    other = gzip.compress(content, compresslevel=1, mtime=1_500_000_000)  # a recompression: other gzip bytes
+    assert one != other
+    _fake_registry(monkeypatch, _gz_dataset({"a.gz": hashlib.sha256(content).hexdigest()}))
+    for i, data in enumerate((one, other)):
+        (tmp_path / f"m{i}" / "toy").mkdir(parents=True)
+        (tmp_path / f"m{i}" / "toy" / "a.gz").write_bytes(data)
+        raw = tmp_path / f"raw{i}"
+        assert datasets.fetch("toy", raw / "toy", mirror=tmp_path / f"m{i}") == {"a.gz": hashlib.sha256(content)
+                                                                                  .hexdigest()}
+        assert (raw / "toy" / "a.gz").read_bytes() == data  # kept compressed, as fetched
+        assert datasets.checksums("toy", raw) == {"a.gz": hashlib.sha256(content).hexdigest()}
+
+    (tmp_path / "m0" / "toy" / "a.gz").write_bytes(gzip.compress(content[:-1] + b"!", mtime=0))
+    with pytest.raises(ChecksumError, match=r"toy: sha256 mismatch for a\.gz .*\(gunzipped content\)"):
+        datasets.fetch("toy", tmp_path / "raw2" / "toy", mirror=tmp_path / "m0")
+    for bad in (content, one[: len(one) // 2]):  # not gzip at all; a truncated gzip
+        (tmp_path / "m0" / "toy" / "a.gz").write_bytes(bad)
+        with pytest.raises(ChecksumError, match=r"toy: a\.gz .*is not a readable gzip file"):
+            datasets.fetch("toy", tmp_path / "raw2" / "toy", mirror=tmp_path / "m0")
+    assert not (tmp_path / "raw2").exists() or list((tmp_path / "raw2").iterdir()) == []
+
+
+def test_without_gunzipped_the_gzip_bytes_are_what_is_verified(tmp_path, monkeypatch):
+    """The default is unchanged (mnist and every other dataset): a recompressed copy fails."""
+    content = b"idx" * 1000
+    one, other = gzip.compress(content, mtime=0), gzip.compress(content, mtime=1)
+    _fake_registry(monkeypatch, _gz_dataset({"a.gz": hashlib.sha256(one).hexdigest()}, gunzipped=False))
+    (tmp_path / "m" / "toy").mkdir(parents=True)
+    (tmp_path / "m" / "toy" / "a.gz").write_bytes(one)
+    datasets.fetch("toy", tmp_path / "raw" / "toy", mirror=tmp_path / "m")
+    (tmp_path / "m" / "toy" / "a.gz").write_bytes(other)
+    with pytest.raises(ChecksumError, match=r"sha256 mismatch for a\.gz \(from"):
+        datasets.fetch("toy", tmp_path / "raw2" / "toy", mirror=tmp_path / "m")
+    assert datasets.get("mnist").gunzipped == frozenset()
+
+
+def test_babi_download_extracts_en_and_en_10k_only(tmp_path):
+    (src,) = datasets.get("babi").sources
+    members = {f"tasks_1-20_v1-2/{lang}/qa1_single-supporting-fact_{split}.txt": f"{lang} {split}\n".encode()
+               for lang in ("en", "en-10k", "hn", "en-valid") for split in ("train", "test")}
+    members["tasks_1-20_v1-2/README.txt"] = b"readme"
+    written = safe_extract(_tar(tmp_path / "babi.tar.gz", members), tmp_path / "out", src.extract)
+    assert set(written) == {f"tasks_1-20_v1-2/{lang}/qa1_single-supporting-fact_{split}.txt"
+                            for lang in ("en", "en-10k") for split in ("test", "train")}
+    assert set(written) <= set(datasets.get("babi").files) | {"tasks_1-20_v1-2/en-10k/"
+                                                              "qa3_three-supporting-facts_train.txt"}
+
+
+@needs_mirror
+@pytest.mark.parametrize("dataset_id", ["babi", "cmrc2018", "squad", "fashion_mnist"])
+def test_real_mirror_fetch_verifies(tmp_path, dataset_id):
+    ds = datasets.get(dataset_id)
+    sums = datasets.fetch(dataset_id, tmp_path / dataset_id, mirror=MIRROR)
+    assert sums == ds.files and all(ds.files.values())
+    for src in ds.mirror:  # saved unchanged, where the loaders look for them
+        assert (tmp_path / dataset_id / (src.save_as or src.name)).read_bytes() == (MIRROR / src.url).read_bytes()
+
+
+def test_babi_registers_every_file_but_en_10k_task_3_training():
+    files = datasets.get("babi").files
+    assert len(files) == 79 and "tasks_1-20_v1-2/en-10k/qa3_three-supporting-facts_test.txt" in files
+    assert "tasks_1-20_v1-2/en-10k/qa3_three-supporting-facts_train.txt" not in files
+    assert "en-10k/qa3_three-supporting-facts_train.txt" in datasets.get("babi").notes
+    for rel, sha in files.items():  # en-10k test files are en's, byte for byte
+        if "/en-10k/" in rel and rel.endswith("_test.txt"):
+            assert files[rel.replace("/en-10k/", "/en/")] == sha
+
+
+@needs_mirror
+def test_real_fashion_mnist_recompressed_passes_and_changed_content_fails(tmp_path):
+    mirror = tmp_path / "mirror" / "fashion_mnist"
+    mirror.mkdir(parents=True)
+    for name in datasets.IDX_FILES:
+        (mirror / name).symlink_to(MIRROR / "fashion_mnist" / name)
+    name = "t10k-labels-idx1-ubyte.gz"
+    labels = gzip.decompress((MIRROR / "fashion_mnist" / name).read_bytes())
+    (mirror / name).unlink()
+    (mirror / name).write_bytes(gzip.compress(labels, compresslevel=1, mtime=0))
+    assert (mirror / name).read_bytes() != (MIRROR / "fashion_mnist" / name).read_bytes()
+    sums = datasets.fetch("fashion_mnist", tmp_path / "raw" / "fashion_mnist", mirror=tmp_path / "mirror")
+    assert sums == datasets.get("fashion_mnist").files
+
+    changed = labels[:-1] + bytes([(labels[-1] + 1) % 10])  # one test label differs
+    (mirror / name).write_bytes(gzip.compress(changed, compresslevel=1, mtime=0))
+    with pytest.raises(ChecksumError, match=rf"fashion_mnist: sha256 mismatch for {name} .*\(gunzipped content\)"):
+        datasets.fetch("fashion_mnist", tmp_path / "raw2" / "fashion_mnist", mirror=tmp_path / "mirror")
