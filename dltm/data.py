@@ -13,7 +13,9 @@ MR (book 7.3.2, used again in chapter 9), as the book's ``data_helpers.load_data
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dltm import datasets
-from dltm.cli import MissingOutputError
+from dltm.cli import MissingOutputError, UserError
 from dltm.io import atomic_path, read_json, write_json
 from dltm.params import ParamError, require
 from dltm.text import Tokenizer, clean_str, pad_post, restrict_vocab
@@ -243,67 +245,153 @@ def load_imdb(prepared_dir: str | os.PathLike, num_words: int, maxlen: int, spli
 # ------------------------------------------------------------------------------------------------------------
 
 TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".jsonl": None, ".json": None}
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+"""Byte-order marks, UTF-32's before UTF-16's (FF FE 00 00 starts with FF FE)."""
+LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]+")
+"""Runs of the characters ``str.splitlines`` breaks at: inside a text they become one space."""
 
 
-def read_labelled_texts(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
-                        encoding: str = "utf-8") -> tuple[list[str], list[str]]:
-    """The texts and labels (as strings) of a ``.csv``/``.tsv`` file with a header row, or a ``.jsonl`` file of
-    one object per line. Every error names the file, the line and the field."""
+class DataFileError(UserError, ValueError):
+    """A user's data file that cannot be read as it is: the message names the file, the line and the field."""
+
+
+@dataclass
+class LabelledFile:
+    """What :func:`read_labelled_file` read from one file."""
+
+    texts: list[str]
+    """One line each: line breaks inside a text are a space."""
+    labels: list[str]
+    lines: list[int]
+    """The line of the file where each example's record starts (1 = the first line)."""
+    dropped: list[int]
+    """The lines of the records dropped for an empty text or label (``drop_empty=True``)."""
+
+
+def decode_text_file(path: Path, encoding: str) -> str:
+    """The contents of ``path`` decoded as ``encoding``, without a byte-order mark.
+
+    A UTF-8 file may start with a BOM or not. A file whose BOM says another encoding than ``encoding`` (a UTF-16
+    file read as UTF-8) raises :class:`DataFileError` naming it; so does a byte that cannot be decoded (with its
+    line). An unknown ``encoding`` raises :class:`~dltm.params.ParamError`."""
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise ParamError(f"params.yaml: prepare.custom.encoding: unknown encoding {encoding!r}") from None
+    raw = path.read_bytes()
+    marked = next((name for bom, name in BOMS if raw.startswith(bom)), None)
+    if marked is not None and not codec.startswith(marked):
+        raise DataFileError(f"{path}:1: the file starts with a {marked.upper()} byte-order mark but is read as "
+                            f"{encoding}; set prepare.custom.encoding to {marked}")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].decode(encoding, errors="replace").count("\n") + 1
+        raise DataFileError(f"{path}:{line}: cannot decode as {encoding} ({e.reason}); "
+                            f"set prepare.custom.encoding to the file's encoding") from None
+    return text.removeprefix("\ufeff")
+
+
+def read_labelled_file(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
+                       encoding: str = "utf-8", drop_empty: bool = False) -> LabelledFile:
+    """The examples of a ``.csv``/``.tsv`` file with a header row, or of a ``.jsonl`` file of one JSON object
+    per line, each holding a text and a label (a string, or an integer in JSON).
+
+    The file is decoded as ``encoding`` (UTF-8 with or without a byte-order mark by default). A ``.csv``/``.tsv``
+    file is parsed by the csv module as one stream (RFC 4180 quoting, as Excel and pandas write it): a text that
+    holds the delimiter, a quote or a line break is quoted whole, its quotes doubled. A ``.jsonl`` file is split
+    into records at line feeds only. Line breaks inside a text (quoted ones, escaped ones in JSON, U+2028, form
+    feeds...) become one space. Texts and labels are stripped.
+
+    A row whose text or label is empty (or JSON null) is an error, or with ``drop_empty`` is left out and its
+    line kept in ``dropped``. Raises :class:`MissingOutputError` for a missing file and :class:`DataFileError`
+    for a bad one, naming the file, the line where the record starts and the field."""
     import csv
+    import io
     import json
 
     path = Path(path)
     if path.suffix.lower() not in TEXT_FORMATS:
-        raise ValueError(f"{path}: unknown format {path.suffix!r}; use .csv, .tsv or .jsonl")
+        raise DataFileError(f"{path}: unknown format {path.suffix!r}; use .csv, .tsv or .jsonl")
     if not path.is_file():
         raise MissingOutputError(f"{path}: no such file")
-    lines = read_lines(path, encoding) if path.suffix.lower() in (".jsonl", ".json") else None
-    texts: list[str] = []
-    labels: list[str] = []
+    content = decode_text_file(path, encoding)
+    out = LabelledFile([], [], [], [])
 
     def add(lineno: int, row: dict) -> None:
+        empty = []
         for field in (text_field, label_field):
-            value = row.get(field)
+            value = row.get(field, ...)
+            if value is ...:
+                raise DataFileError(f"{path}:{lineno}: field {field!r} is missing")
             if value is None or (isinstance(value, str) and not value.strip()):
-                raise ValueError(f"{path}:{lineno}: field {field!r} is " + ("missing" if value is None else "empty"))
+                empty.append(field)
+        if empty and drop_empty:
+            out.dropped.append(lineno)
+            return
+        if empty:
+            raise DataFileError(f"{path}:{lineno}: field {empty[0]!r} is empty "
+                                f"(prepare.custom.drop_empty: true leaves such rows out)")
         if not isinstance(row[text_field], str):
-            raise ValueError(f"{path}:{lineno}: field {text_field!r} should be a string, got {row[text_field]!r}")
+            raise DataFileError(f"{path}:{lineno}: field {text_field!r} should be a string, got {row[text_field]!r}")
         if isinstance(row[label_field], (dict, list, float)):
-            raise ValueError(f"{path}:{lineno}: field {label_field!r} should be a string or an integer, "
-                             f"got {row[label_field]!r}")
-        texts.append(row[text_field].strip())
-        labels.append(str(row[label_field]).strip())
+            raise DataFileError(f"{path}:{lineno}: field {label_field!r} should be a string or an integer, "
+                                f"got {row[label_field]!r}")
+        out.texts.append(LINE_BREAKS.sub(" ", row[text_field]).strip())
+        out.labels.append(LINE_BREAKS.sub(" ", str(row[label_field])).strip())
+        out.lines.append(lineno)
 
-    if lines is not None:
-        for i, line in enumerate(lines, 1):
-            if not line:
+    delimiter = TEXT_FORMATS[path.suffix.lower()]
+    if delimiter is None:
+        for i, line in enumerate(content.split("\n"), 1):
+            if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno})") from None
+                hint = "; a .jsonl file holds one object per line, not a JSON array" if line.lstrip()[:1] == "[" \
+                    else ""
+                raise DataFileError(f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno}){hint}") from None
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{i}: expected a JSON object with {text_field!r} and {label_field!r}")
+                raise DataFileError(f"{path}:{i}: expected a JSON object with {text_field!r} and {label_field!r}, "
+                                    f"got {type(row).__name__}")
             add(i, row)
     else:
+        # newline="": the csv module sees the line ends as they are, so a quoted text keeps its line break, and the
+        # stream splits lines at \n and \r only (str.splitlines would also split at U+2028, \x85, \f...).
+        reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
+        header: list[str] | None = None
+        start = 1
         try:
-            content = path.read_bytes().decode(encoding)
-        except UnicodeDecodeError as e:
-            line = path.read_bytes()[:e.start].count(b"\n") + 1
-            raise ValueError(f"{path}:{line}: cannot decode as {encoding} ({e.reason})") from None
-        reader = csv.DictReader(content.splitlines(), delimiter=TEXT_FORMATS[path.suffix.lower()])
-        header = reader.fieldnames or []
-        for field in (text_field, label_field):
-            if field not in header:
-                raise ValueError(f"{path}:1: no column {field!r} in the header (columns: {', '.join(header)})")
-        for row in reader:
-            if None in row:
-                raise ValueError(f"{path}:{reader.line_num}: more fields than the header's {len(header)} "
-                                 f"(quote texts that hold the delimiter)")
-            add(reader.line_num, row)
-    if not texts:
-        raise ValueError(f"{path}: no examples")
-    return texts, labels
+            for record in reader:
+                if record and header is None:
+                    header = [name.strip() for name in record]
+                    for field in (text_field, label_field):
+                        if field not in header:
+                            raise DataFileError(f"{path}:{start}: no column {field!r} in the header "
+                                                f"(columns: {', '.join(header)})")
+                elif record:
+                    if len(record) > len(header):
+                        raise DataFileError(f"{path}:{start}: more fields than the header's {len(header)} "
+                                            f"(quote texts that hold the delimiter)")
+                    add(start, dict(zip(header, record, strict=False)))
+                start = reader.line_num + 1
+        except csv.Error as e:
+            raise DataFileError(f"{path}:{start}: bad quoting ({e}); a text that holds the delimiter, a quote or a "
+                                f"line break must be quoted whole, with its quotes doubled: \"say \"\"hi\"\"\"") \
+                from None
+    if not out.texts:
+        dropped = f" ({len(out.dropped)} rows with an empty text or label left out)" if out.dropped else ""
+        raise DataFileError(f"{path}: no examples{dropped}")
+    return out
+
+
+def read_labelled_texts(path: str | os.PathLike, text_field: str = "text", label_field: str = "label",
+                        encoding: str = "utf-8", drop_empty: bool = False) -> tuple[list[str], list[str]]:
+    """The texts and labels (as strings) of :func:`read_labelled_file`."""
+    f = read_labelled_file(path, text_field, label_field, encoding, drop_empty)
+    return f.texts, f.labels
 
 
 def find_custom_files(path: str | os.PathLike) -> tuple[Path, Path | None]:
@@ -312,15 +400,15 @@ def find_custom_files(path: str | os.PathLike) -> tuple[Path, Path | None]:
     if path.is_file():
         return path, None
     if not path.is_dir():
-        raise FileNotFoundError(f"params.yaml: prepare.custom.path: {path} is neither a file nor a folder")
+        raise ParamError(f"params.yaml: prepare.custom.path: {path} is neither a file nor a folder")
     found = {}
     for part in ("train", "test"):
         hits = [path / f"{part}{ext}" for ext in TEXT_FORMATS if (path / f"{part}{ext}").is_file()]
         if len(hits) > 1:
-            raise ValueError(f"{path}: more than one {part} file ({', '.join(h.name for h in hits)})")
+            raise DataFileError(f"{path}: more than one {part} file ({', '.join(h.name for h in hits)})")
         found[part] = hits[0] if hits else None
     if found["train"] is None:
-        raise FileNotFoundError(f"{path}: no train.csv, train.tsv or train.jsonl")
+        raise DataFileError(f"{path}: no train.csv, train.tsv or train.jsonl")
     return found["train"], found["test"]
 
 
@@ -330,7 +418,9 @@ def prepare_custom(path: str | os.PathLike, out_dir: str | os.PathLike, params: 
     With a test file, it is the holdout ("dev") split; without one, a seeded stratified ``test_size`` share
     of the training file is. The Tokenizer is fitted on the training rows only. ``clean: kim`` applies Kim's
     ``clean_str`` (English); ``none`` keeps the text as it is (the Tokenizer still lowercases and strips
-    punctuation)."""
+    punctuation). ``drop_empty: true`` leaves out the rows whose text or label is empty (default false: such
+    a row is an error); info.json's ``dropped_empty`` counts them and ``dropped_empty_lines`` gives their
+    lines per file. Errors about the files are :class:`DataFileError`, about the settings ParamError."""
     from sklearn.model_selection import train_test_split
 
     where = "prepare.custom"
@@ -343,17 +433,24 @@ def prepare_custom(path: str | os.PathLike, out_dir: str | os.PathLike, params: 
     max_length = require(params, "max_length", int, where)
     cv_folds = require(params, "cv_folds", int, where)
     seed = require(params, "split_seed", int, where)
+    drop_empty = params.get("drop_empty", False)
+    if not isinstance(drop_empty, bool):
+        raise ParamError(f"params.yaml: {where}.drop_empty should be true or false, got {drop_empty!r}")
     train_file, test_file = find_custom_files(path)
-    texts, labels = read_labelled_texts(train_file, text_field, label_field, encoding)
+    read = {f: read_labelled_file(f, text_field, label_field, encoding, drop_empty)
+            for f in (train_file, test_file) if f is not None}
+    texts, labels = read[train_file].texts, read[train_file].labels
     class_names = sorted(set(labels))
     if len(class_names) < 2:
-        raise ValueError(f"{train_file}: every example has the label {class_names[0]!r}; need two classes or more")
+        raise DataFileError(f"{train_file}: every example has the label {class_names[0]!r}; "
+                            f"need two classes or more")
     n_train = len(texts)
     if test_file is not None:
-        test_texts, test_labels = read_labelled_texts(test_file, text_field, label_field, encoding)
+        test_texts, test_labels = read[test_file].texts, read[test_file].labels
         unseen = sorted(set(test_labels) - set(class_names))
         if unseen:
-            raise ValueError(f"{test_file}: label(s) {', '.join(map(repr, unseen))} do not occur in {train_file}")
+            raise DataFileError(f"{test_file}: label(s) {', '.join(map(repr, unseen))} do not occur in "
+                                f"{train_file}")
         texts, labels = texts + test_texts, labels + test_labels
         train_idx, dev_idx = np.arange(n_train), np.arange(n_train, len(texts))
     else:
@@ -364,7 +461,7 @@ def prepare_custom(path: str | os.PathLike, out_dir: str | os.PathLike, params: 
             train_idx, dev_idx = train_test_split(np.arange(n_train), test_size=test_size, random_state=seed,
                                                   stratify=labels)
         except ValueError as e:
-            raise ValueError(f"{train_file}: cannot split off a stratified {where}.test_size={test_size}: {e}") \
+            raise DataFileError(f"{train_file}: cannot split off a stratified {where}.test_size={test_size}: {e}") \
                 from None
     y = np.array([class_names.index(label) for label in labels], dtype=np.int32)
     if clean == "kim":
@@ -382,11 +479,13 @@ def prepare_custom(path: str | os.PathLike, out_dir: str | os.PathLike, params: 
         "class_counts": {c: int((y == i).sum()) for i, c in enumerate(class_names)},
         "vocabulary": len(tokenizer.word_index), "doc_length": int(x.shape[1]), "clean": clean,
         "train": len(train_idx), "dev": len(dev_idx), "cv_folds": cv_folds if folds[0] >= 0 else 0,
-        "files": {f.name: datasets.sha256_file(f) for f in (train_file, test_file) if f is not None},
+        "files": {f.name: datasets.sha256_file(f) for f in read},
+        "dropped_empty": sum(len(r.dropped) for r in read.values()),
+        "dropped_empty_lines": {f.name: r.dropped for f, r in read.items() if r.dropped},
     }
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
-        (tmp / "texts.txt").write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
+        (tmp / "texts.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")  # one line each (the reader)
         np.save(tmp / "labels.npy", y)
         np.save(tmp / "x.npy", x)
         (tmp / "tokenizer.json").write_text(tokenizer.to_json(), encoding="utf-8")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from dltm.cli import MissingOutputError
+from dltm.cli import MissingOutputError, UserError
 from dltm.io import atomic_path
 
 PAIR_SETS = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
@@ -41,32 +41,118 @@ def keyed_vectors(words: list[str], vectors: np.ndarray):
     return kv
 
 
+class VectorsFileError(UserError, ValueError):
+    """A word-vectors file that cannot be read: the message names the file and the line."""
+
+
 def save_word2vec(kv, path: str | os.PathLike) -> Path:
-    """The word2vec text format ('<count> <dim>' then '<word> <v1> ... <vdim>'), written atomically."""
+    """The word2vec text format ('<count> <dim>' then '<word> <v1> ... <vdim>'), written atomically.
+
+    A word may hold spaces (:func:`load_word2vec` splits each line from the right). A word that cannot be read
+    back (empty, with a line break, or ending in a space and a number, which reads as one more value) raises
+    ValueError naming it, before anything is written."""
+    for key in kv.index_to_key:
+        word = str(key)
+        if not word or "\n" in word or "\r" in word or (" " in word and _is_number(word.rsplit(" ", 1)[1])):
+            raise ValueError(f"{path}: cannot write the word {word!r} in the word2vec text format: a word is "
+                             f"not empty, holds no line break and does not end in ' <number>'")
     with atomic_path(path, suffix=".txt") as tmp:
         kv.save_word2vec_format(str(tmp), binary=False)
     return Path(path)
 
 
-def load_word2vec(path: str | os.PathLike, limit: int | None = None, no_header: bool = False):
-    """Vectors in the word2vec text format; ``no_header`` for GloVe's files (no '<count> <dim>' line)."""
-    from gensim.models import KeyedVectors
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
+
+def load_word2vec(path: str | os.PathLike, limit: int | None = None, no_header: bool = False):
+    """KeyedVectors from the word2vec text format: a '<count> <dim>' line, then one '<word> <v1> ... <vdim>' line
+    per word, most frequent first; ``no_header`` for GloVe's files (no first line; the dimension is that of the
+    first vector). ``limit``: read the first ``limit`` vectors only.
+
+    Each line is split from the right into ``dim`` numbers and the word, so words with spaces (GloVe 840B has
+    some) are read whole; blank lines are skipped; a repeated word keeps its first vector (as gensim does).
+    Raises :class:`~dltm.cli.MissingOutputError` for a missing file and :class:`VectorsFileError`, naming the
+    file and the line, for an empty file, a bad header, a line with the wrong number of values or a value that
+    is not a number, a line that is not UTF-8, and a count of vectors other than the header's."""
     path = Path(path)
     if not path.is_file():
         raise MissingOutputError(f"{path}: no such vectors file")
-    try:
-        return KeyedVectors.load_word2vec_format(str(path), binary=False, limit=limit, no_header=no_header)
-    except (ValueError, UnicodeDecodeError) as e:
-        hint = "" if no_header else " (a GloVe file has no header line: pass no_header=True)"
-        raise ValueError(f"{path}: not a word2vec text file{hint}: {e}") from None
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    seen: set[str] = set()
+    count = dim = None
+    read = 0  # vector lines read
+    limit = limit or None  # 0: all, as in gensim
+    with open(path, "rb") as f:  # binary: lines end at b"\n" only, whatever a word holds
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").rstrip()
+            except UnicodeDecodeError as e:
+                raise VectorsFileError(f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start})") from None
+            if not line:
+                continue
+            if dim is None and not no_header:
+                head = line.split()
+                if len(head) != 2 or not all(t.isdigit() for t in head):
+                    raise VectorsFileError(f"{path}:{lineno}: not a '<count> <dim>' header: {line[:60]!r} "
+                                           f"(a GloVe file has no header line: pass no_header=True)")
+                count, dim = int(head[0]), int(head[1])
+                continue
+            if dim is None:  # no header: the numbers at the end of the first line give the dimension
+                tokens = line.split(" ")
+                dim = len(tokens) - 1
+                while dim and not _is_number(tokens[-dim]):
+                    dim -= 1
+                if not dim:
+                    raise VectorsFileError(f"{path}:{lineno}: expected a word and its vector, got {line[:60]!r}")
+            if read == limit:
+                break
+            if read == count:
+                raise VectorsFileError(f"{path}:{lineno}: the header says {count} vectors, the file has more")
+            read += 1
+            word, *values = line.rsplit(" ", dim)
+            if len(values) < dim:
+                raise VectorsFileError(f"{path}:{lineno}: expected a word and {dim} numbers, found {len(values)} "
+                                       f"values")
+            if not word:
+                raise VectorsFileError(f"{path}:{lineno}: no word before the {dim} numbers")
+            try:
+                vector = np.array(values, dtype=np.float32)
+            except ValueError:
+                bad = next(v for v in values if not _is_number(v))
+                raise VectorsFileError(f"{path}:{lineno}: {bad!r} is not a number (expected a word and {dim} "
+                                       f"numbers)") from None
+            if " " in word and _is_number(word.rsplit(" ", 1)[1]):
+                raise VectorsFileError(f"{path}:{lineno}: expected a word and {dim} numbers, found more numbers")
+            if word not in seen:
+                seen.add(word)
+                words.append(word)
+                rows.append(vector)
+    if dim is None:
+        raise VectorsFileError(f"{path}: empty file (expected {'vectors' if no_header else 'a <count> <dim> header'})")
+    if count is not None and read < count and read != limit:
+        raise VectorsFileError(f"{path}: the header says {count} vectors, the file has {read}")
+    return keyed_vectors(words, np.stack(rows) if rows else np.zeros((0, dim), np.float32))
+
+
+def _question_count(questions: str | os.PathLike) -> int:
+    """The analogy questions of a questions-words.txt file: its lines of four words outside ': section' lines."""
+    with open(questions, encoding="utf-8") as f:
+        return sum(1 for line in f if not line.startswith(":") and len(line.split()) == 4)
 
 
 def analogy_accuracy(kv, questions: str | os.PathLike, restrict_vocab: int = 30_000) -> dict[str, Any]:
     """Accuracy on the analogy questions whose four words are among the ``restrict_vocab`` most frequent.
 
     Returns ``analogy_accuracy`` (all sections), ``analogy_semantic``/``analogy_syntactic`` (sections
-    without / with the 'gram' prefix), ``analogy_questions`` (how many were covered) and per-section values."""
+    without / with the 'gram' prefix), each a share in [0, 1], or None where no question of theirs is covered;
+    ``analogy_questions`` (how many were covered), ``analogy_coverage`` (that share of the file's questions)
+    and per-section values (``analogy_section.<name>``, covered sections only)."""
     import logging
 
     logging.getLogger("gensim").setLevel(logging.WARNING)
@@ -85,44 +171,93 @@ def analogy_accuracy(kv, questions: str | os.PathLike, restrict_vocab: int = 30_
         total[1] += right + wrong
         if right + wrong:
             out[f"analogy_section.{sec['section']}"] = right / (right + wrong)
-    out["analogy_accuracy"] = total[0] / total[1] if total[1] else 0.0
+    out["analogy_accuracy"] = total[0] / total[1] if total[1] else None
     out["analogy_questions"] = total[1]
+    asked = _question_count(questions)
+    out["analogy_coverage"] = total[1] / asked if asked else 0.0
     for name, (right, n) in groups.items():
-        out[f"analogy_{name}"] = right / n if n else 0.0
+        out[f"analogy_{name}"] = right / n if n else None
     return out
 
 
-def word_pair_correlations(kv) -> dict[str, float]:
-    """Spearman's rho (and the share of pairs out of vocabulary) on WordSim-353 and SimLex-999."""
+def word_pair_correlations(kv, restrict_vocab: int = 300_000) -> dict[str, Any]:
+    """Spearman's rho between the cosine similarities and the human scores of WordSim-353 and SimLex-999 (both
+    ship inside gensim), over the pairs whose two words are among the ``restrict_vocab`` most frequent (case
+    folded, as gensim's ``evaluate_word_pairs``).
+
+    Returns, for each set, ``<set>_spearman`` (None when fewer than two pairs are covered or the similarities
+    are all equal: no rank correlation exists), ``<set>_pairs`` (the pairs covered), ``<set>_coverage`` (their
+    share) and ``<set>_oov_percent`` (the share not covered, in percent)."""
     import warnings
 
     from gensim.test.utils import datapath
 
-    out = {}
+    known = {w.upper() for w in kv.index_to_key[:restrict_vocab]}
+    out: dict[str, Any] = {}
     for name, file in PAIR_SETS.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # scipy warns on constant input when nothing is covered
-            _, spearman, oov = kv.evaluate_word_pairs(datapath(file), case_insensitive=True)
-        out[f"{name}_spearman"] = float(spearman[0]) if np.isfinite(spearman[0]) else 0.0
-        out[f"{name}_oov_percent"] = float(oov)
+        pairs = covered = 0
+        with open(datapath(file), encoding="utf-8") as f:  # the lines evaluate_word_pairs reads
+            for line in f:
+                fields = line.split("\t")
+                if line.startswith("#") or len(fields) != 3 or not _is_number(fields[2]):
+                    continue
+                pairs += 1
+                covered += fields[0].upper() in known and fields[1].upper() in known
+        spearman = None
+        if covered >= 2:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # scipy warns on constant input
+                _, rho, _ = kv.evaluate_word_pairs(datapath(file), restrict_vocab=restrict_vocab,
+                                                   case_insensitive=True)
+            spearman = float(rho[0]) if np.isfinite(rho[0]) else None
+        out[f"{name}_spearman"] = spearman
+        out[f"{name}_pairs"] = covered
+        out[f"{name}_coverage"] = covered / pairs if pairs else 0.0
+        out[f"{name}_oov_percent"] = (pairs - covered) / pairs * 100 if pairs else 100.0  # gensim's oov_ratio
     return out
 
 
+NULL_NOTES = {"analogy_accuracy": ("analogy_questions", "questions"), "analogy_semantic": (None, ""),
+              "analogy_syntactic": (None, ""), "wordsim353_spearman": ("wordsim353_pairs", "pairs"),
+              "simlex999_spearman": ("simlex999_pairs", "pairs")}
+
+
+def null_metrics_note(metrics: dict[str, Any], vocabulary: int) -> str | None:
+    """One sentence for the report on the metrics that are None because too few test items are in the
+    vocabulary, e.g. 'analogy_accuracy (0 questions), wordsim353_spearman (0 pairs) have no value: too few of
+    their words are among the 35 words of the vectors'; None when every metric has a value."""
+    parts = []
+    for key, (count_key, unit) in NULL_NOTES.items():
+        if key in metrics and metrics[key] is None:
+            parts.append(f"{key} ({metrics[count_key]} {unit} covered)" if count_key in metrics else key)
+    if not parts:
+        return None
+    return (f"{', '.join(parts)} {'has' if len(parts) == 1 else 'have'} no value: too few of their test items "
+            f"have their words among the {vocabulary} words of the vectors")
+
+
 def nearest_neighbours(kv, words: list[str], topn: int = 8) -> dict[str, list[tuple[str, float]]]:
-    """The ``topn`` nearest words of each word by cosine similarity (words not in the vocabulary skipped)."""
+    """The ``topn`` nearest words of each word by cosine similarity, most similar first (fewer when the
+    vocabulary is smaller); words not in the vocabulary are left out, so the result may be empty."""
     return {w: [(n, round(float(s), 4)) for n, s in kv.most_similar(w, topn=topn)] for w in words if w in kv}
 
 
 def projection_png(kv, path: str | os.PathLike, title: str, n_words: int = 150) -> Path:
-    """The ``n_words`` most frequent words projected on their first two principal components."""
+    """The ``n_words`` most frequent words projected on their first two principal components. With fewer than
+    two words (or vectors of fewer than two dimensions) there is nothing to project: the picture says so."""
     from sklearn.decomposition import PCA
 
     from dltm.evaluation import _pyplot, save_png
 
     words = kv.index_to_key[:n_words]
-    xy = PCA(n_components=2, random_state=0).fit_transform(kv[words])
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 7))
+    if min(len(words), kv.vector_size) < 2:
+        ax.text(0.5, 0.5, f"nothing to project: {len(words)} word(s) of {kv.vector_size} dimension(s)",
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set(title=title, xticks=[], yticks=[])
+        return save_png(fig, path)
+    xy = PCA(n_components=2, random_state=0).fit_transform(kv[words])
     ax.scatter(xy[:, 0], xy[:, 1], s=6, color="grey")
     for w, (x, y) in zip(words, xy, strict=True):
         ax.annotate(w, (x, y), fontsize=7)
@@ -136,7 +271,7 @@ def embedding_matrix(word_index: dict[str, int], kv, num_words: int | None = Non
     words without a vector get U(-scale, scale) (Kim 2014); row 0 (padding) is zeros.
 
     Returns the matrix and its coverage: words found, words missing, and the share found."""
-    n = (max(word_index.values()) + 1) if num_words is None else num_words
+    n = (max(word_index.values(), default=0) + 1) if num_words is None else num_words
     rng = np.random.default_rng(seed)
     matrix = rng.uniform(-scale, scale, (n, kv.vector_size)).astype(np.float32)
     matrix[0] = 0.0

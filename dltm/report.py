@@ -108,6 +108,8 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
                 extra = "; ".join(f"{k} = {ours(metrics, k)}" for k in task.also if k in metrics
                                   or f"{k}_mean" in metrics)
                 notes.append(f"- **{name}**: {task.notes}" + (f" ({extra})" if extra else "") + ".")
+            if isinstance(metrics.get("note"), str):  # e.g. why a metric is null (dltm.embeddings.null_metrics_note)
+                notes.append(f"- **{name}**: {metrics['note'].rstrip('.')}.")
             speed = {k: run[k] for k in SPEED_KEYS if k in run}
             if speed:
                 throughput.append(f"| {name} | " + " | ".join(fmt(speed.get(k)) if k in speed else "-"

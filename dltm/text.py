@@ -10,6 +10,11 @@ Keras 3 dropped the Keras 2 text-preprocessing module. :class:`Tokenizer` keeps 
   below ``num_words`` are kept (the rest are dropped or become ``oov_token``). The statistics ignore
   ``num_words``.
 
+One deliberate difference: when the ``oov_token`` also occurs in the texts, Keras 2 ranked it a second time
+among the words, so it lost index 1 and took its rank's index, which can be ``>= num_words`` (its sequences
+then held indices the model's ``Embedding(num_words, ...)`` cannot look up). Here the token keeps index 1
+and the words rank from 2, so every index of ``texts_to_sequences`` stays below ``num_words``.
+
 How it maps to Keras 3's ``TextVectorization``: ``TextVectorization(max_tokens=num_words + 1,
 standardize=<lower + strip filters>, split="whitespace", output_mode="int", vocabulary=<words by index>)``
 gives the same ids only when ``oov_token`` is set, because TextVectorization always reserves index 1 for OOV
@@ -67,6 +72,9 @@ class Tokenizer:
                  split: str = " ", char_level: bool = False, oov_token: str | None = None):
         if num_words is not None and (not isinstance(num_words, int) or num_words < 1):
             raise ValueError(f"num_words must be a positive integer or None, got {num_words!r}")
+        if num_words == 1 and oov_token is not None:
+            raise ValueError(f"num_words=1 leaves no index for oov_token={oov_token!r} (it has index 1, and every "
+                             "index stays below num_words); use num_words >= 2")
         self.num_words = num_words
         self.filters = filters
         self.lower = lower
@@ -107,7 +115,8 @@ class Tokenizer:
         self.word_counts = dict(counts)
         self.word_docs = dict(docs)
         ranked = sorted(self.word_counts.items(), key=lambda kv: kv[1], reverse=True)
-        vocab = ([] if self.oov_token is None else [self.oov_token]) + [w for w, _ in ranked]
+        # The oov_token keeps index 1 even where the texts hold it too (Keras 2 ranked it again; module docstring).
+        vocab = ([] if self.oov_token is None else [self.oov_token]) + [w for w, _ in ranked if w != self.oov_token]
         self.word_index = dict(zip(vocab, range(1, len(vocab) + 1), strict=True))
         self.index_word = {i: w for w, i in self.word_index.items()}
 

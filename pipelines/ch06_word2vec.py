@@ -39,6 +39,7 @@ from dltm.embeddings import (
     keyed_vectors,
     load_word2vec,
     nearest_neighbours,
+    null_metrics_note,
     projection_png,
     save_word2vec,
     word_pair_correlations,
@@ -315,6 +316,9 @@ def evaluate_embedding(ctx: Context) -> dict[str, Any]:
     metrics: dict[str, Any] = analogy_accuracy(kv, questions, restrict_vocab=require(p, "restrict_vocab", int, where))
     metrics.update(word_pair_correlations(kv))
     metrics["vocabulary"] = len(kv)
+    note = null_metrics_note(metrics, len(kv))  # a tiny vocabulary (run.max_train_examples) covers no test item
+    if note:
+        metrics["note"] = note
     if ranking == "dot":  # the book's ranking: raw dot products
         words = validation_words(kv, ctx.run.seed)
         sims = kv.vectors @ kv.vectors[[kv.key_to_index[w] for w in words]].T

@@ -23,7 +23,22 @@ def main(argv: list[str] | None = None) -> int:
         else f"data/raw/{args.dataset}"
     info = PREPARERS[args.dataset](source, f"data/prepared/{args.dataset}", settings)
     print(json.dumps(info, indent=2))
+    if info.get("dropped_empty"):
+        print(f"prepare@{args.dataset}: {dropped_summary(info['dropped_empty_lines'])}", file=sys.stderr)
     return 0
+
+
+def dropped_summary(lines: dict[str, list[int]], show: int = 10) -> str:
+    """'left out 3 rows with an empty text or label: train.csv lines 4, 9; test.csv line 2' (``show`` lines
+    per file at most; the full list is in info.json)."""
+    parts = []
+    for name, numbers in lines.items():
+        listed = ", ".join(map(str, numbers[:show])) + (f" and {len(numbers) - show} more" if len(numbers) > show
+                                                        else "")
+        parts.append(f"{name} line{'s' if len(numbers) > 1 else ''} {listed}")
+    total = sum(map(len, lines.values()))
+    return f"left out {total} row{'s' if total > 1 else ''} with an empty text or label: {'; '.join(parts)} " \
+           f"(prepare.custom.drop_empty; all lines in info.json)"
 
 
 if __name__ == "__main__":

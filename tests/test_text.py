@@ -31,6 +31,42 @@ def test_oov_token_takes_index_1_and_replaces_unknown_and_cut_words():
     assert t.texts_to_sequences(["work morning effort"]) == [[2, 1, 1]]  # effort has index 5 >= num_words
 
 
+# Keras 2's legacy Tokenizer (not installed here) gave [[2, 6, 6, 6, 6]] for this case: 'unk' was ranked again
+# among the words, took index 6 (its count's rank) instead of 1, and 6 >= num_words=3 reached the model.
+KERAS2_OOV_IN_TEXT = [[2, 6, 6, 6, 6]]
+
+
+def test_oov_token_that_also_occurs_in_the_texts_keeps_index_1_and_indices_stay_below_num_words():
+    texts = ["the film the film the end", "an unk cameo"]
+    t = Tokenizer(num_words=3, oov_token="unk")
+    t.fit_on_texts(texts)
+    assert t.word_index == {"unk": 1, "the": 2, "film": 3, "end": 4, "an": 5, "cameo": 6}
+    seqs = t.texts_to_sequences(["the film had a cameo"])
+    assert seqs == [[2, 1, 1, 1, 1]] != KERAS2_OOV_IN_TEXT
+    assert t.sequences_to_texts(seqs) == ["the unk unk unk unk"]
+    assert t.word_counts["unk"] == 1 and t.index_docs[1] == 1  # the statistics still count it as a word
+    # siblings: the token ranked first by count, no num_words, and written in upper case (lower=True folds it)
+    top = Tokenizer(num_words=3, oov_token="the")
+    top.fit_on_texts(texts)
+    assert top.word_index["the"] == 1 and top.word_index["film"] == 2
+    assert top.texts_to_sequences(["the film had an end"]) == [[1, 2, 1, 1, 1]]
+    every = Tokenizer(oov_token="unk")
+    every.fit_on_texts(texts)
+    assert sorted(every.word_index.values()) == list(range(1, 7)) and every.texts_to_sequences(["UNK x"]) == [[1, 1]]
+    big = Tokenizer(num_words=4, oov_token="UNK", lower=True)
+    big.fit_on_texts(["UNK UNK UNK a b"])  # lowercased to 'unk': a word of its own, not the token
+    assert big.word_index == {"UNK": 1, "unk": 2, "a": 3, "b": 4}
+    assert max(i for q in big.texts_to_sequences(["UNK unk a b c"]) for i in q) < 4
+
+
+def test_oov_token_needs_room_below_num_words():
+    with pytest.raises(ValueError, match=r"num_words=1 leaves no index for oov_token='unk'"):
+        Tokenizer(num_words=1, oov_token="unk")
+    t = Tokenizer(num_words=2, oov_token="unk")
+    t.fit_on_texts(["a b unk"])
+    assert t.texts_to_sequences(["a b unk c"]) == [[1, 1, 1, 1]]
+
+
 def test_filters_lower_split_and_char_level():
     t = Tokenizer(lower=False, filters="!", split="|")
     t.fit_on_texts(["A|b!|A", "b"])
