@@ -518,7 +518,8 @@ def load_prepared_text(prepared_dir: str | os.PathLike, num_words: int | None) -
     """Read data/prepared/<dataset>/ and apply ``Tokenizer(num_words=num_words)``'s vocabulary cut."""
     d = Path(prepared_dir)
     if not (d / "x.npy").is_file():
-        raise MissingOutputError(f"{d}/x.npy: missing; run `dvc repro prepare@{d.name}` first")
+        stage = "prepare_custom" if d.name == "custom" else f"prepare@{d.name}"
+        raise MissingOutputError(f"{d}/x.npy: missing; run `dvc repro {stage}` first")
     tokenizer = Tokenizer.from_config(read_json(d / "tokenizer.json"))
     tokenizer.num_words = num_words
     info = read_json(d / "info.json") if (d / "info.json").is_file() else {}

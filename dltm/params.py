@@ -92,7 +92,7 @@ class RunSettings:
     one_device."""
     text_data: str = "mr"
     """The labelled texts chapter 7's MR classifiers train on: ``mr`` (the book's), or ``custom``: your own
-    file, prepared by ``prepare@custom`` from ``prepare.custom.path`` (README, "Bring your own data")."""
+    file, prepared by ``prepare_custom`` from ``prepare.custom.path`` (README, "Bring your own data")."""
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RunSettings:

@@ -15,6 +15,7 @@ Model and variable names follow the book (``inputs``, ``embed``, ``reshape``, ``
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -362,7 +363,7 @@ def train_kim2014(ctx: Context) -> dict[str, Any]:
                               tokenizer=data.tokenizer, info=data.info)
         with Tracker(ctx.task.experiment, f"{ctx.name}/{name}", tags={"fold": str(k), "variant": ctx.variant},
                      parent=ctx.tracker) as child:
-            sub = Context(ctx.task, ctx.params, ctx.run, child, ctx.root, ctx.variant)
+            sub = dataclasses.replace(ctx, tracker=child)  # writes where ctx writes (the train stage's staging)
             infos.append(train_classifier(sub, fold, build, fit, model_dir=ctx.model_dir / name,
                                           curves_dir=ctx.train_dir if k == 0 else ctx.train_dir / name,
                                           save_optimizer=False))
@@ -500,7 +501,7 @@ _KIM = ("filter_sizes", "filter_nums", "dropout", "max_norm", "conv")
 _IMDB_CNN = P.keys("vocab_size", "dropout", *_FIT, *_HOLDOUT, embedding_dims=P.POSITIVE_INT,
                    filters=P.POSITIVE_INT, kernel_size=P.POSITIVE_INT, hidden_dims=P.POSITIVE_INT)
 PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
-    "ch07_tokenizer_demo": {"num_words": P.Int(1, null=True), "oov_token": P.Spec(str, null=True),
+    "ch07_tokenizer_demo": {"num_words": P.Int(2, null=True), "oov_token": P.Spec(str, null=True),
                             "lower": P.BOOL},
     "ch07_simple_classifier": P.keys("embed_size", "epochs", "batch_size", "optimizer", max_length=P.POSITIVE_INT),
     "ch07_kim_cnn": P.keys("vocab_size", "embed_size", *_KIM, *_FIT, *_HOLDOUT),

@@ -1,7 +1,7 @@
 """DVC stage ``prepare@<dataset>``: tokenize, pad and split ``data/raw/<dataset>/`` into
 ``data/prepared/<dataset>/``, with the settings of ``params.yaml: prepare.<dataset>``.
 
-``prepare@custom`` reads your own file instead, from ``prepare.custom.path`` (README, "Bring your own data")."""
+``prepare_custom`` (``python -m stages.prepare custom``) reads your own file instead, from ``prepare.custom.path`` (README, "Bring your own data")."""
 
 from __future__ import annotations
 
