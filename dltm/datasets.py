@@ -962,16 +962,28 @@ def fetch(dataset_id: str, dest: str | os.PathLike, mirror: str | os.PathLike | 
         shutil.rmtree(work, ignore_errors=True)
 
 
+def fetch_command(dataset_id: str, root: str | os.PathLike = ".") -> str:
+    """The command that fetches a dataset, for hints: ```dvc repro download@<id>``` when the pipeline has that
+    stage (``vars: downloads`` of ``dvc.yaml``), else ```python -m stages.download <id>``` (datasets no default
+    task reads, e.g. glove6b, have no stage, so a plain ``dvc repro`` never downloads them)."""
+    path = Path(root) / "dvc.yaml"
+    if path.is_file():
+        import yaml
+
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        stages = {d for var in doc.get("vars", []) if isinstance(var, dict) for d in var.get("downloads", [])}
+        if dataset_id in stages:
+            return f"`dvc repro download@{dataset_id}`"
+    return f"`python -m stages.download {dataset_id}`"
+
+
 def require(dataset_id: str, raw_root: str | os.PathLike = "data/raw") -> Path:
     """The folder of a fetched dataset; a clear error when a loader's file is missing."""
     ds = get(dataset_id)
     folder = Path(raw_root) / ds.id
     for rel in ds.files:
         if not (folder / rel).is_file():
-            raise MissingOutputError(
-                f"{folder / rel}: missing. Run `dvc repro download@{ds.id}` "
-                f"(or `python -m stages.download {ds.id}`) first."
-            )
+            raise MissingOutputError(f"{folder / rel}: missing; run {fetch_command(ds.id)} first")
     return folder
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from dltm.cli import MissingOutputError, UserError
+from dltm.datasets import fetch_command
 from dltm.io import atomic_path
 
 PAIR_SETS = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
@@ -306,8 +307,7 @@ def pretrained(dataset_id: str, dim: int, raw_root: str | os.PathLike = "data/ra
         raise ValueError(f"{dataset_id} has no {dim}-d vectors (dimensions: {dims})")
     path = Path(raw_root) / dataset_id / name
     if not path.is_file():
-        raise MissingOutputError(f"{path}: missing; run `dvc repro download@{dataset_id}` "
-                                f"(or `python -m stages.download {dataset_id}`) first")
+        raise MissingOutputError(f"{path}: missing; run {fetch_command(dataset_id)} first")
     return load_word2vec(path, limit=limit, no_header=True)
 
 

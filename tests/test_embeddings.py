@@ -151,7 +151,7 @@ def test_pretrained_glove_through_the_registry(tmp_path):
     assert cov["found"] == 1 and np.allclose(matrix[1], -0.1)
     with pytest.raises(ValueError, match=r"glove6b has no 64-d vectors \(dimensions: \[50, 100, 200, 300\]\)"):
         pretrained("glove6b", 64, tmp_path)
-    with pytest.raises(FileNotFoundError, match="download@glove6b"):
+    with pytest.raises(FileNotFoundError, match="python -m stages.download glove6b"):
         pretrained("glove6b", 50, tmp_path)
 
 
