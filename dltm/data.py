@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from dltm import datasets
+from dltm import params as P
 from dltm.cli import MissingOutputError, UserError
 from dltm.io import atomic_path, read_json, write_json
 from dltm.params import ParamError, require
@@ -497,6 +498,19 @@ def prepare_custom(path: str | os.PathLike, out_dir: str | os.PathLike, params: 
 
 PREPARERS = {"mr": prepare_mr, "imdb": prepare_imdb, "text8": prepare_corpus, "ptb": prepare_corpus,
              "custom": prepare_custom}
+_CORPUS = {"vocabulary_size": P.Int(2), "max_tokens": P.Int(0)}
+PREPARE_PARAMS = {
+    "mr": {"encoding": P.STR, "split_seed": P.Int(), "dev_size": P.POSITIVE_INT, "cv_folds": P.Int(2),
+           "cv_seed": P.Int()},
+    "imdb": {"shuffle_seed": P.Int()},
+    "text8": _CORPUS,
+    "ptb": _CORPUS,
+    "custom": {"path": P.STR, "text_field": P.STR, "label_field": P.STR, "encoding": P.STR,
+               "clean": P.Choice("kim", "none"), "max_length": P.Int(0),
+               "test_size": P.Float(0.0, 1.0, low_open=True, high_open=True), "split_seed": P.Int(),
+               "cv_folds": P.Int(2), "drop_empty": P.BOOL},
+}
+"""What each ``prepare.<dataset>`` section of params.yaml accepts (dltm.params.validate)."""
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """DVC stage ``prepare@<dataset>``: tokenize, pad and split ``data/raw/<dataset>/`` into
 ``data/prepared/<dataset>/``, with the settings of ``params.yaml: prepare.<dataset>``.
 
-``prepare_custom`` (``python -m stages.prepare custom``) reads your own file instead, from ``prepare.custom.path`` (README, "Bring your own data")."""
+``prepare_custom`` (``python -m stages.prepare custom``) reads your own file instead, from
+``prepare.custom.path`` (README, "Bring your own data")."""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ import sys
 
 from dltm import cli
 from dltm import params as P
-from dltm.data import PREPARERS
+from dltm.data import PREPARE_PARAMS, PREPARERS
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset", choices=sorted(PREPARERS))
     args = ap.parse_args(argv)
-    settings = P.section(P.load(), f"prepare.{args.dataset}")
+    where = f"prepare.{args.dataset}"
+    settings = P.validate(where, P.section(P.load(), where), PREPARE_PARAMS[args.dataset])
     source = P.require(settings, "path", str, "prepare.custom") if args.dataset == "custom" \
         else f"data/raw/{args.dataset}"
     info = PREPARERS[args.dataset](source, f"data/prepared/{args.dataset}", settings)
     print(json.dumps(info, indent=2))
     if info.get("dropped_empty"):
-        print(f"prepare@{args.dataset}: {dropped_summary(info['dropped_empty_lines'])}", file=sys.stderr)
+        print(f"prepare_custom: {dropped_summary(info['dropped_empty_lines'])}", file=sys.stderr)
     return 0
 
 

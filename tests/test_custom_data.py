@@ -1,5 +1,5 @@
 """Bring your own data: what files read_labelled_file accepts (encodings, quoting, line breaks) and the
-drop_empty switch of prepare@custom."""
+drop_empty switch of prepare_custom."""
 
 import json
 
@@ -173,7 +173,7 @@ def test_the_prepare_stage_prints_what_it_dropped_and_a_bad_file_in_one_line(tmp
     assert cli.run(prepare.main, ["custom"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["dropped_empty_lines"] == {"own.csv": list(range(18, 31))}
-    assert err == ("prepare@custom: left out 13 rows with an empty text or label: own.csv lines 18, 19, 20, 21, 22, "
+    assert err == ("prepare_custom: left out 13 rows with an empty text or label: own.csv lines 18, 19, 20, 21, 22, "
                    "23, 24, 25, 26, 27 and 3 more (prepare.custom.drop_empty; all lines in info.json)\n")
     assert json.loads((tmp_path / "data" / "prepared" / "custom" / "info.json").read_text())["dropped_empty"] == 13
     params["prepare"]["custom"]["drop_empty"] = False

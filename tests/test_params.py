@@ -164,3 +164,25 @@ def test_a_broken_params_file_is_one_line(tmp_path, monkeypatch, capsys):
     assert cli.run(train.main, ["ch02_xor"]) == cli.EXIT_USER_ERROR
     err = capsys.readouterr().err
     assert err.startswith("error: params.yaml: not valid YAML") and err.count("\n") == 1
+
+
+def test_every_prepare_section_is_declared_and_checked(tmp_path, monkeypatch, capsys):
+    from dltm.data import PREPARE_PARAMS, PREPARERS
+    from stages import prepare
+
+    params = load(REPO / "params.yaml")
+    assert set(PREPARE_PARAMS) == set(PREPARERS)
+    for dataset, spec in PREPARE_PARAMS.items():
+        assert set(spec) == set(section(params, f"prepare.{dataset}")), dataset
+    params["prepare"]["mr"]["dev_size"] = -5
+    params["prepare"]["custom"]["testsize"] = 0.2
+    import yaml
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    for argv, message in ((["mr"], "params.yaml: prepare.mr.dev_size should be an integer >= 1, got -5"),
+                          (["custom"], "params.yaml: unknown key prepare.custom.testsize; the keys of prepare.custom "
+                                       "are: path, text_field")):
+        assert cli.run(prepare.main, argv) == cli.EXIT_USER_ERROR
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1
