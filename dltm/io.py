@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from dltm.cli import UserError
 
 
 def _pid_alive(pid: int) -> bool:
@@ -72,6 +75,37 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         _remove(tmp)
 
 
+@contextlib.contextmanager
+def staged(root: str | os.PathLike, outputs: Sequence[str | os.PathLike]) -> Iterator[Path]:
+    """Write several output folders, each replaced whole or not at all.
+
+    Yields a new scratch folder laid out like ``root``. If the block succeeds, each ``root/<output>`` (a path
+    relative to ``root``, e.g. ``models/ch07_cnn1d``) is replaced by what the block wrote at
+    ``<scratch>/<output>``, in the order given, by renames; an output the block did not write is removed from
+    ``root``, so nothing of an earlier run stays beside it. If the block fails, ``root`` keeps its earlier
+    outputs untouched. The scratch folder, ``<parent of the last output>/.<its name>.stage-<pid>-...``, is
+    removed at the end; one a killed process left is removed by the next ``staged`` for the same last output.
+    """
+    root = Path(root)
+    outputs = [Path(o) for o in outputs]
+    if not outputs or any(o.is_absolute() or ".." in o.parts for o in outputs):
+        raise ValueError(f"staged: outputs must be relative paths inside {root}, got {outputs}")
+    last = root / outputs[-1]
+    area = scratch_path(last.parent, f".{last.name}.stage-")
+    area.mkdir()
+    try:
+        yield area
+        for out in outputs:
+            src, dst = area / out, root / out
+            if src.exists():
+                with atomic_path(dst) as tmp:
+                    src.rename(tmp)
+            else:
+                _remove(dst)
+    finally:
+        _remove(area)
+
+
 def replace(src: Path, dst: Path) -> None:
     """Move ``src`` onto ``dst``, replacing a file or a whole directory."""
     if dst.is_dir() and not dst.is_symlink():
@@ -97,8 +131,30 @@ def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> P
     return Path(path)
 
 
+class NonFiniteValueError(UserError, ValueError):
+    """A value to be written as JSON is NaN or infinite: JSON has no such numbers (Python would write ``NaN``,
+    which no JSON reader accepts), and a metric that is NaN says the run went wrong."""
+
+
+def non_finite(obj: Any, where: str = "") -> list[str]:
+    """The keys (dotted, with ``[i]`` for list items) of the NaN and infinite floats in ``obj``."""
+    if isinstance(obj, float):
+        return [] if math.isfinite(obj) else [f"{where or 'value'} = {obj}"]
+    if isinstance(obj, dict):
+        return [k for key, v in obj.items() for k in non_finite(v, f"{where}.{key}" if where else str(key))]
+    if isinstance(obj, (list, tuple)):
+        return [k for i, v in enumerate(obj) for k in non_finite(v, f"{where}[{i}]")]
+    return []
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    """Write ``obj`` as JSON, atomically. Raises :class:`NonFiniteValueError` (naming the file and the keys)
+    for a NaN or infinite float anywhere in it, and writes nothing then."""
+    bad = non_finite(obj)
+    if bad:
+        raise NonFiniteValueError(f"{path}: not written: {', '.join(bad)} (JSON has no NaN or infinity; a metric "
+                                  f"that is not a finite number means the model or its data went wrong)")
+    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -1,4 +1,5 @@
-"""Recurrent cells the book writes itself (chapters 8-9), as Keras 3 cells for ``keras.layers.RNN``.
+"""The project's own Keras objects: the recurrent cells the book writes itself (chapters 8-9), the masked mean
+over time of chapter 9 and the summed cross-entropy of chapter 8's PTB model.
 
 - :class:`MinimalRNNCell` (book 9.3, lines 4719-4838): ``h_t = x_t W + h_{t-1} U``, no activation, as the
   book's cell; its ``bias`` of shape (4 units,) is created and never used (``unused_bias=True`` keeps it, so
@@ -9,9 +10,16 @@
   ``peephole="diagonal"`` is Gers and Schmidhuber (2000)'s: one weight vector per gate (an elementwise
   product), as the removed ``tf.keras.experimental.PeepholeLSTMCell`` had.
 
-Both are built from ``keras.ops`` only, serialise through ``get_config`` (``keras.layers.Bidirectional``
-clones its layer that way) and load back from ``.keras`` files: they are registered under the package name
-``dltm``. The equations are checked against NumPy in tests/test_rnn.py.
+- :class:`MeanOverTime` (book 9.2's ``Lambda(lambda x: K.mean(x, axis=1))``): the mean over the steps; with a
+  mask, over the unmasked steps only, and zeros for a row that has none (an all-padding text).
+- :func:`summed_over_steps_crossentropy` (book 8.5 after Zaremba et al.): the cross-entropy summed over a
+  window's steps.
+
+All are built from ``keras.ops`` only and registered under the package name ``dltm``
+(``keras.saving.register_keras_serializable``): importing this module is all that
+``keras.saving.load_model`` needs to load any model the project saves (``dltm.training.load_keras_model``
+imports it). The cells serialise through ``get_config`` (``keras.layers.Bidirectional`` clones its layer that
+way). The equations are checked against NumPy in tests/test_rnn.py.
 """
 
 from __future__ import annotations
@@ -168,3 +176,42 @@ class PeepholeLSTMCell(keras.layers.Layer):
                 "recurrent_initializer": ser(self.recurrent_initializer),
                 "peephole_initializer": ser(self.peephole_initializer),
                 "bias_initializer": ser(self.bias_initializer)}
+
+
+@keras.saving.register_keras_serializable(package="dltm")
+class MeanOverTime(keras.layers.Layer):
+    """The mean over the time axis: (batch, steps, features) -> (batch, features).
+
+    Without a mask, the mean of every step, padding included (the book's ``Lambda(mean)``). With a mask
+    (``Embedding(mask_zero=True)`` upstream), the mean of the unmasked steps only; a row with no unmasked step
+    (a text whose every word is outside the vocabulary) gives zeros. Keras' ``GlobalAveragePooling1D`` divides
+    0 by 0 there, and one such row turns the loss and then every weight into NaN.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return ops.mean(inputs, axis=1)
+        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        total = ops.sum(ops.where(keep, inputs, ops.zeros_like(inputs)), axis=1)
+        count = ops.sum(ops.cast(keep, inputs.dtype), axis=1)
+        return total / ops.maximum(count, ops.ones_like(count))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="dltm")
+def summed_over_steps_crossentropy(y_true, y_pred):
+    """Zaremba's cost: cross-entropy summed over the num_steps of a window (then averaged over the batch by
+    Keras), so SGD's learning rate 1 and the clipping norm 5 mean what they meant in his code.
+
+    ``y_true``: (batch, steps) integer targets; ``y_pred``: (batch, steps, vocabulary) logits; returns (batch,).
+    """
+    return ops.sum(keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True), axis=-1)

@@ -97,6 +97,9 @@ class Context:
     root: Path = Path(".")
     variant: str | None = None
     """e.g. the corpus an embedding is trained on; outputs are then named ``<task>-<variant>``."""
+    staging: Path | None = None
+    """Where training writes ``model_dir`` and ``train_dir`` instead, laid out like ``root`` (``stages.train``
+    moves each folder into place whole when training succeeds: see ``dltm.io.staged``). None: in place."""
 
     @property
     def name(self) -> str:
@@ -104,13 +107,14 @@ class Context:
 
     @property
     def model_dir(self) -> Path:
-        """models/<task>/ (or data/embeddings/<task>-<variant>/ for word vectors)."""
-        return self.root / self.task.outputs / self.name
+        """models/<task>/ (or data/embeddings/<task>-<variant>/ for word vectors), under ``staging`` if set."""
+        return (self.staging or self.root) / self.task.outputs / self.name
 
     @property
     def train_dir(self) -> Path:
-        """plots/<task>/train/: what training shows (history.csv for ``dvc plots``, history.png)."""
-        return self.root / "plots" / self.name / "train"
+        """plots/<task>/train/: what training shows (history.csv for ``dvc plots``, history.png), under
+        ``staging`` if set."""
+        return (self.staging or self.root) / "plots" / self.name / "train"
 
     @property
     def eval_dir(self) -> Path:

@@ -2,15 +2,22 @@
 
 A chapter module supplies the data (:class:`ClassifierData`) and a model builder; this module does the rest
 the same way for every task: tf.data input, the strategy scope, per-epoch history (``plots/<task>/
-history.csv`` for ``dvc plots``, and MLflow), the ``.keras`` model and the tokenizer saved atomically into
-``models/<task>/``, then metrics and a confusion matrix.
+history.csv`` for ``dvc plots``, and MLflow), a stop with an error when the loss stops being a number, the
+``.keras`` model and the tokenizer saved atomically into ``models/<task>/``, then metrics and a confusion matrix.
+
+Every model the project saves loads with :func:`load_keras_model` (or plain ``keras.saving.load_model`` after
+``import dltm.rnn``, which registers the project's own layers, cells and loss). A training run's id
+(:func:`stamp_training_run`, written by ``stages.train``) ties each sub-model of ``models/<task>/`` to its
+``run.json``; :func:`check_training_run` refuses a folder that mixes runs.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +27,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import dltm.rnn  # noqa: F401 -- registers the project's Keras objects, so that every saved model loads
 from dltm import runtime
-from dltm.cli import MissingOutputError
+from dltm.cli import MissingOutputError, UserError
 from dltm.evaluation import classification_metrics, confusion_matrix_png, history_png
-from dltm.io import atomic_path, write_json
+from dltm.io import atomic_path, read_json, write_json
 from dltm.params import ParamError, require
 from dltm.tasks import Context, dvc_stage
 from dltm.text import Tokenizer
@@ -31,6 +39,9 @@ from dltm.tracking import epoch_logger
 
 MODEL_FILE = "model.keras"
 TOKENIZER_FILE = "tokenizer.json"
+DATA_INFO_FILE = "data_info.json"
+RUN_FILE = "run.json"
+TRAINING_RUN_KEY = "training_run_id"
 
 
 @dataclass
@@ -137,6 +148,33 @@ class FitSettings:
         return s
 
 
+class NonFiniteLossError(UserError):
+    """The training loss became NaN or infinite: the model diverged (a learning rate too high for it, most
+    often), and every weight after that step is garbage."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raise :class:`NonFiniteLossError`, naming ``label`` (the task) and the epoch, at the first batch whose
+    running loss is NaN or infinite, so that nothing diverged is saved. (Keras' TerminateOnNaN only stops
+    quietly, and the stage would then save the model and report success.)"""
+
+    def __init__(self, label: str, epochs: int | None = None):
+        super().__init__()
+        self.label, self.epochs, self.epoch = label, epochs, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            of = f" of {self.epochs}" if self.epochs else ""
+            raise NonFiniteLossError(
+                f"{self.label}: the training loss became {float(loss)} in epoch {self.epoch + 1}{of} (batch "
+                f"{batch + 1}), so training stopped and saved nothing (most often a learning rate too high for "
+                f"the model)")
+
+
 def default_loss(data: ClassifierData) -> str:
     return "binary_crossentropy" if data.binary else "sparse_categorical_crossentropy"
 
@@ -184,7 +222,8 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
     global_batch = fit.batch_size * strategy.num_replicas_in_sync
     train_ds = make_dataset(x_train, y_train, global_batch, shuffle_seed=seed)
     val_ds = make_dataset(x_val, y_val, global_batch) if validate or fit.validation_split else None
-    callbacks = [epoch_logger(ctx.tracker)]
+    sub = "" if model_dir == ctx.model_dir else "/" + model_dir.name
+    callbacks = [StopOnNonFiniteLoss(ctx.name + sub, epochs), epoch_logger(ctx.tracker)]
     if fit.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if "acc" in monitor else "min",
                                                        verbose=1,
@@ -204,14 +243,13 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
         model.save(tmp / MODEL_FILE, include_optimizer=save_optimizer)
         if data.tokenizer is not None:
             (tmp / TOKENIZER_FILE).write_text(data.tokenizer.to_json(), encoding="utf-8")
-        write_json(tmp / "data_info.json", {"class_names": data.class_names, **data.info})
+        write_json(tmp / DATA_INFO_FILE, {"class_names": data.class_names, **data.info})
         (tmp / "summary.txt").write_text(summary, encoding="utf-8")
     write_history_csv(history, curves_dir / "history.csv")
     history_png(history, curves_dir / "history.png", f"{ctx.task.id}: training history",
                 log_loss=epochs > 100)
 
     tr = ctx.tracker
-    sub = "" if model_dir == ctx.model_dir else "/" + model_dir.name
     tr.log_metrics({"train_seconds": seconds, "train_examples_per_second": len(x_train) * epochs_run / seconds})
     tr.log_text(summary, "model_summary.txt")
     tr.log_artifact(model_dir / MODEL_FILE, "model" + sub)
@@ -233,12 +271,71 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
     return info
 
 
+def load_keras_model(path: str | Path, hint: str | None = None, compile: bool = True) -> keras.Model:
+    """``keras.saving.load_model(path)`` with the project's Keras objects registered (this module imports
+    dltm.rnn). Raises :class:`MissingOutputError` for a missing file and :class:`UserError` for a file that is
+    not a ``.keras`` archive (a truncated copy, say), each with ``hint`` (e.g. the command that writes it)."""
+    path = Path(path)
+    then = f"; {hint}" if hint else ""
+    if not path.is_file():
+        raise MissingOutputError(f"{path}: missing{then}")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except zipfile.BadZipFile as e:
+        raise UserError(f"{path}: not a readable .keras file ({e}){then}") from None
+
+
 def load_model(ctx: Context, sub: str | None = None) -> keras.Model:
     """The task's trained model, or the one in ``models/<task>/<sub>/`` for tasks that train several."""
     path = (ctx.model_dir if sub is None else ctx.model_dir / sub) / MODEL_FILE
-    if not path.is_file():
-        raise MissingOutputError(f"{path}: missing; run `dvc repro {dvc_stage(ctx.task.id, ctx.variant)}` first")
-    return keras.models.load_model(path)
+    return load_keras_model(path, f"run `dvc repro {dvc_stage(ctx.task.id, ctx.variant)}` first")
+
+
+class MixedRunError(UserError):
+    """A model folder whose sub-models do not all come from the training run its run.json records."""
+
+
+def sub_model_folders(model_dir: Path) -> list[Path]:
+    """The folders under ``model_dir`` (itself included) that hold a model or a data_info.json, hidden ones
+    (a writer's scratch) left out."""
+    found = {p.parent for name in (MODEL_FILE, DATA_INFO_FILE) for p in model_dir.rglob(name)}
+    return sorted(f for f in found if not any(part.startswith(".") for part in f.relative_to(model_dir).parts))
+
+
+def stamp_training_run(model_dir: Path, run_id: str) -> None:
+    """Write ``run_id`` into the data_info.json of every sub-model of ``model_dir`` (creating one beside a
+    model that has none, except at the top, where run.json holds the id)."""
+    for folder in sub_model_folders(model_dir):
+        path = folder / DATA_INFO_FILE
+        if path.is_file():
+            write_json(path, {**read_json(path), TRAINING_RUN_KEY: run_id})
+        elif folder != model_dir:
+            write_json(path, {TRAINING_RUN_KEY: run_id})
+
+
+def check_training_run(model_dir: Path, hint: str) -> str:
+    """The training run id of ``model_dir/run.json``, after checking that every sub-model's data_info.json
+    carries it. Raises :class:`MissingOutputError` without run.json and :class:`MixedRunError` (with ``hint``,
+    the command that retrains) when the folder has no id or mixes models of different runs."""
+    run_file = model_dir / RUN_FILE
+    if not run_file.is_file():
+        raise MissingOutputError(f"{run_file}: missing; {hint}")
+    run_id = read_json(run_file).get(TRAINING_RUN_KEY)
+    if not run_id:
+        raise MixedRunError(f"{run_file}: no {TRAINING_RUN_KEY} (written by an older version, or not by "
+                            f"stages.train), so its models cannot be checked to come from one run; {hint}")
+    for folder in sub_model_folders(model_dir):
+        path = folder / DATA_INFO_FILE
+        if not path.is_file():
+            if folder == model_dir:
+                continue
+            got = None
+        else:
+            got = read_json(path).get(TRAINING_RUN_KEY)
+        if got != run_id:
+            raise MixedRunError(f"{folder}: from another training run ({TRAINING_RUN_KEY} {got}) than "
+                                f"{run_file} ({run_id}): the folder mixes the models of two runs; {hint}")
+    return run_id
 
 
 def predict_labels(model: keras.Model, x: np.ndarray, binary: bool, batch_size: int = 256) -> tuple:

@@ -33,13 +33,22 @@ from keras import layers, ops
 
 from dltm import params as P
 from dltm import runtime
-from dltm.cli import MissingOutputError
+from dltm.cli import MissingOutputError, UserError
 from dltm.evaluation import history_png
 from dltm.io import atomic_path, read_json, write_json, write_text
 from dltm.params import ParamError, require
+from dltm.rnn import summed_over_steps_crossentropy
 from dltm.tasks import Context, Reference, Task
 from dltm.tracking import Tracker, epoch_logger
-from dltm.training import MODEL_FILE, load_model, model_summary, optimizer, write_history_csv
+from dltm.training import (
+    MODEL_FILE,
+    StopOnNonFiniteLoss,
+    load_keras_model,
+    load_model,
+    model_summary,
+    optimizer,
+    write_history_csv,
+)
 
 # ------------------------------------------------------------------------------------------------------------
 # 8.2.2 and 8.5 model-building examples (checked by their parameter counts in tests/test_ch08.py)
@@ -101,7 +110,7 @@ def fit_and_save(ctx: Context, model: keras.Model, train_ds, epochs: int, callba
     print(summary)
     start = time.perf_counter()
     hist = model.fit(train_ds, epochs=epochs, verbose=2, shuffle=False,
-                     callbacks=[*callbacks, epoch_logger(ctx.tracker)])
+                     callbacks=[StopOnNonFiniteLoss(ctx.name, epochs), *callbacks, epoch_logger(ctx.tracker)])
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items() if k != "learning_rate"}
     if "learning_rate" in hist.history:
@@ -218,11 +227,18 @@ def sample(model: keras.Model, vocab: list[str], seed_text: str, n_chars: int, t
            seed: int = 0, window: int = 25) -> str:
     """``n_chars`` characters after ``seed_text``: each drawn from the model's next-character distribution over
     the last ``window`` characters, sharpened (temperature < 1) or flattened (> 1); temperature 0 is greedy.
-    The same ``seed`` gives the same text."""
+    The same ``seed`` gives the same text.
+
+    Raises ValueError for an empty ``seed_text``, one with characters outside ``vocab`` (named), a temperature
+    that is negative, infinite or NaN, a negative ``n_chars`` or ``seed``, and a model whose output is not a
+    probability distribution (NaN: a diverged model).
+    """
     if not seed_text:
         raise ValueError("seed_text is empty: give at least one character")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+    if n_chars < 0 or seed < 0:
+        raise ValueError(f"n_chars and seed must be >= 0, got {n_chars} and {seed}")
     rng = np.random.default_rng(seed)
     ids = list(encode_chars(seed_text, vocab))
     eye = np.eye(len(vocab), dtype=np.float32)
@@ -230,11 +246,15 @@ def sample(model: keras.Model, vocab: list[str], seed_text: str, n_chars: int, t
     for _ in range(n_chars):
         x = eye[ids[-window:]][None]
         p = np.asarray(model(x, training=False), dtype=np.float64)[0, -1]
+        if not np.isfinite(p).all():
+            raise ValueError("the model's next-character probabilities are not numbers (a diverged model): retrain")
         if temperature == 0:
             k = int(np.argmax(p))
         else:
-            logits = np.log(np.maximum(p, 1e-12)) / temperature
-            q = np.exp(logits - logits.max())
+            # p ** (1 / T), renormalised, computed from the largest log-probability down: the top character gets
+            # exp(0) = 1 whatever the temperature, so a tiny T cannot give 0 / 0
+            logp = np.log(np.maximum(p, 1e-12))
+            q = np.exp((logp - logp.max()) / temperature)
             k = int(rng.choice(len(vocab), p=q / q.sum()))
         ids.append(k)
         out.append(vocab[k])
@@ -324,11 +344,20 @@ def train_char_rnn(ctx: Context) -> dict[str, Any]:
     return {**info, "vocab_size": vocab_size}
 
 
-def load_char_model(model_dir: Path) -> tuple[keras.Model, dict[str, Any]]:
+def load_char_model(model_dir: Path, hint: str | None = None) -> tuple[keras.Model, dict[str, Any]]:
+    """The character-level LM in ``model_dir`` and its vocab.json (``ix_to_char``, ``seq_length``, ...).
+
+    Raises MissingOutputError for a missing file and UserError for a folder that holds another kind of model,
+    with ``hint`` (default: ``dvc repro train@<folder name>``) naming what writes it.
+    """
+    hint = hint or f"run `dvc repro train@{model_dir.name}` first"
     for name in (MODEL_FILE, VOCAB_FILE):
         if not (model_dir / name).is_file():
-            raise MissingOutputError(f"{model_dir / name}: missing; run `dvc repro train@{model_dir.name}` first")
-    return keras.models.load_model(model_dir / MODEL_FILE), read_json(model_dir / VOCAB_FILE)
+            raise MissingOutputError(f"{model_dir / name}: missing; {hint}")
+    info = read_json(model_dir / VOCAB_FILE)
+    if not (isinstance(info, dict) and "ix_to_char" in info and "seq_length" in info):
+        raise UserError(f"{model_dir}: not a character-level language model (its {VOCAB_FILE} has no ix_to_char)")
+    return load_keras_model(model_dir / MODEL_FILE, hint), info
 
 
 def char_scores(model: keras.Model, x: np.ndarray, y: np.ndarray, vocab_size: int, batch_size: int = 256
@@ -440,13 +469,6 @@ def zaremba_batches(ids: np.ndarray, batch_size: int, num_steps: int) -> tuple[n
 def batches_dataset(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
     """One element per prepared batch, in order (never shuffled: batch i+1 continues batch i)."""
     return tf.data.Dataset.from_tensor_slices((x, y)).prefetch(tf.data.AUTOTUNE)
-
-
-@keras.saving.register_keras_serializable(package="dltm")
-def summed_over_steps_crossentropy(y_true, y_pred):
-    """Zaremba's cost: cross-entropy summed over the num_steps of a window (then averaged over the batch by
-    Keras), so SGD's learning rate 1 and the clipping norm 5 mean what they meant in his code."""
-    return ops.sum(keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True), axis=-1)
 
 
 def build_ptb_lm(vocabulary: int = 10000, hidden_size: int = 500, num_layers: int = 2, dropout: float = 0.5,

@@ -14,15 +14,16 @@ The book's sections, in order, and the task ids that run them:
 
 Names follow the book's code (lstm-sentiment-keras.py, peephole-sentiment.py): ``inputs``, ``embed``,
 ``lstm``, ``dropout``, ``meanpool``, ``hidden``, ``output``; ``hidden_size`` for both the embedding and the
-RNN width. The book's Lambda(mean) is a GlobalAveragePooling1D (same numbers, and it serialises): without a
+RNN width. The book's Lambda(mean) is dltm.rnn.MeanOverTime (same numbers, and it serialises): without a
 mask it averages every step, padding included, as the book; ``masking: true`` (a fix) puts
-``mask_zero=True`` on the embedding, and the RNN and the mean then skip the padding.
-The cells are in dltm/rnn.py.
+``mask_zero=True`` on the embedding, and the RNN and the mean then skip the padding (a text with no word in
+the vocabulary then averages to zeros, never 0/0). The cells and the mean are in dltm/rnn.py.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from typing import Any
 
@@ -33,7 +34,7 @@ from keras import layers
 from dltm import params as P
 from dltm.io import read_json, write_json, write_text
 from dltm.params import ParamError, require
-from dltm.rnn import PEEPHOLES, MinimalRNNCell, PeepholeLSTMCell
+from dltm.rnn import PEEPHOLES, MeanOverTime, MinimalRNNCell, PeepholeLSTMCell
 from dltm.tasks import Context, Reference, Task
 from dltm.tracking import Tracker
 from dltm.training import FitSettings, evaluate_classifier, load_model, predict_labels, train_classifier
@@ -65,7 +66,7 @@ def build_rnn_sentiment(doc_length: int, vocab_size: int = 10000, hidden_size: i
     else:
         raise ValueError(f"rnn must be one of {', '.join(RNNS)}, got {rnn!r}")
     drop = layers.Dropout(dropout, name="dropout")(lstm)
-    meanpool = layers.GlobalAveragePooling1D(name="meanpool")(drop)  # the book: Lambda(lambda x: mean(x, axis=1))
+    meanpool = MeanOverTime(name="meanpool")(drop)  # the book: Lambda(lambda x: mean(x, axis=1))
     hidden = layers.Dense(100, name="hidden")(meanpool)
     output = layers.Dense(1, activation="sigmoid", dtype="float32", name="output")(hidden)
     return keras.Model(inputs=inputs, outputs=output, name=f"{rnn}_sentiment")
@@ -183,7 +184,7 @@ def train_rnn_comparison(ctx: Context) -> dict[str, Any]:
             name = f"{model}_s{seed}"
             with Tracker(ctx.task.experiment, f"{where}/{name}", tags={"model": model, "seed": str(seed)},
                          parent=ctx.tracker) as child:
-                sub = Context(ctx.task, ctx.params, ctx.run, child, ctx.root)
+                sub = dataclasses.replace(ctx, tracker=child)
                 info = train_classifier(sub, data, comparison_builder(model, s), fit, validate=False,
                                         model_dir=ctx.model_dir / name, curves_dir=ctx.train_dir / name, seed=seed)
                 children[name] = child.run_id

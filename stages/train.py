@@ -74,26 +74,41 @@ def run_name(task: tasks.Task, variant: str | None) -> str:
 
 
 def main(argv: list[str] | None = None, stage: str = "train") -> int:
+    import dataclasses
+    import uuid
+
+    from dltm.io import staged
+    from dltm.training import RUN_FILE, TRAINING_RUN_KEY, stamp_training_run
+
     task, run, task_params, variant = task_from_argv(argv, __doc__)
     tags = provenance_tags(task, run, stage, variant)
     with Tracker(task.experiment, run_name(task, variant), tags=tags) as tracker:
         tracker.log_params({"run": asdict(run), task.id: task_params})
-        ctx = tasks.Context(task, task_params, run, tracker, variant=variant)
-        info = task.train(ctx)
-        write_json(ctx.model_dir / "run.json", {
-            "task": task.id,
-            "variant": variant,
-            "mlflow_run_id": tracker.run_id,
-            "mlflow_tracking_uri": tracking_uri() if tracker.active else None,
-            "seed": run.seed,
-            "caps": {"max_train_examples": run.max_train_examples, "max_eval_examples": run.max_eval_examples,
-                     "max_epochs": run.max_epochs},
-            "mixed_precision": run.mixed_precision,
-            "distribution": run.distribution,
-            "machine": runtime.machine(),
-            "git_commit": runtime.git_info()["commit"],
-            **info,
-        })
+        final = tasks.Context(task, task_params, run, tracker, variant=variant)
+        training_run_id = uuid.uuid4().hex
+        # models/<task>/ and plots/<task>/train/ are written aside and each moved into place whole at the end:
+        # a failed or killed run leaves the previous ones untouched, never a mix of two runs
+        with staged(final.root, [final.train_dir.relative_to(final.root),
+                                 final.model_dir.relative_to(final.root)]) as area:
+            ctx = dataclasses.replace(final, staging=area)
+            info = task.train(ctx)
+            ctx.model_dir.mkdir(parents=True, exist_ok=True)
+            stamp_training_run(ctx.model_dir, training_run_id)
+            write_json(ctx.model_dir / RUN_FILE, {
+                "task": task.id,
+                "variant": variant,
+                TRAINING_RUN_KEY: training_run_id,
+                "mlflow_run_id": tracker.run_id,
+                "mlflow_tracking_uri": tracking_uri() if tracker.active else None,
+                "seed": run.seed,
+                "caps": {"max_train_examples": run.max_train_examples, "max_eval_examples": run.max_eval_examples,
+                         "max_epochs": run.max_epochs},
+                "mixed_precision": run.mixed_precision,
+                "distribution": run.distribution,
+                "machine": runtime.machine(),
+                "git_commit": runtime.git_info()["commit"],
+                **info,
+            })
     return 0
 
 

@@ -114,11 +114,62 @@ def test_rnn_comparison_end_to_end(mr, monkeypatch):
 
 
 def test_bad_params_name_the_key(mr, monkeypatch):
-    with pytest.raises(ParamError, match="params.yaml: ch09_peephole_sentiment.peephole must be one of full, "
-                                         "diagonal"):
+    with pytest.raises(ParamError, match="params.yaml: ch09_peephole_sentiment.peephole should be one of full, "
+                                         "diagonal, got 'none'"):
         run_task(mr, monkeypatch, "ch09_peephole_sentiment", small("ch09_peephole_sentiment", peephole="none"))
-    with pytest.raises(ParamError, match="params.yaml: ch09_rnn_comparison.models must be"):
+    with pytest.raises(ParamError, match=r"params.yaml: ch09_rnn_comparison.models\[1\] should be one of lstm, gru, "
+                                         r"bilstm, peephole, kim_cnn, cnn1d, got 'rnn'"):
         run_task(mr, monkeypatch, "ch09_rnn_comparison", {**small("ch09_rnn_comparison"),
                                                           "ch09_rnn_comparison.models": ["lstm", "rnn"]})
-    with pytest.raises(ParamError, match="params.yaml: ch09_lstm_sentiment.masking should be bool"):
+    with pytest.raises(ParamError, match="params.yaml: ch09_lstm_sentiment.masking should be true or false, got "
+                                         "'yes'"):
         run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", masking="yes"))
+
+
+@pytest.mark.parametrize("rnn", ch09.RNNS)
+def test_an_all_padding_row_keeps_the_masked_model_finite(rnn):
+    """With masking, a text whose words are all outside vocab_size is all padding; its mean must not be 0/0."""
+    x = np.array([[3, 4, 5, 0, 0], [0, 0, 0, 0, 0]], "int32")
+    keras.utils.set_random_seed(0)
+    model = ch09.build_rnn_sentiment(5, vocab_size=8, hidden_size=4, rnn=rnn, masking=True)
+    np.testing.assert_array_equal(meanpool_of(model, x)[1], 0.0)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    loss = model.train_on_batch(x, np.array([1.0, 0.0], "float32"))
+    assert np.isfinite(loss)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert np.isfinite(np.asarray(model(x, training=False))).all()
+
+
+def test_masked_lstm_on_texts_outside_the_vocabulary_writes_finite_metrics(mr, monkeypatch):
+    """The user's case (real MR, masking: true): rows of the training split that vocab_size empties entirely."""
+    from dltm.data import load_prepared_text
+
+    prepared = load_prepared_text(mr / "data" / "prepared" / "mr", 3)
+    assert (prepared.x == 0).all(axis=1).sum() >= 10  # vocab_size 3 keeps two words: many texts are all padding
+    m = run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", masking=True, epochs=2,
+                                                                vocab_size=3))
+    assert np.isfinite(m["loss"]) and 0.0 <= m["accuracy"] <= 1.0
+    history = (mr / "plots" / "ch09_lstm_sentiment" / "train" / "history.csv").read_text()
+    assert "nan" not in history.lower()
+
+
+def test_a_diverging_learning_rate_stops_training_with_an_error(mr, monkeypatch, capsys):
+    """A NaN loss ends the train stage with one line naming the task and the epoch; no model, no metrics."""
+    from dltm import cli
+    from dltm.training import NonFiniteLossError
+    from stages import evaluate, train
+
+    with pytest.raises(NonFiniteLossError, match=r"ch09_lstm_sentiment: the training loss became nan in epoch 1 "
+                                                 r"of 3 \(batch \d+\)"):
+        run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", epochs=3, optimizer="sgd",
+                                                               learning_rate=1e30))
+    assert not (mr / "models" / "ch09_lstm_sentiment").exists()
+    assert [p.name for p in (mr / "models").iterdir()] == []  # nor a staging folder left behind
+    assert not (mr / "metrics").exists()
+    capsys.readouterr()
+    assert cli.run(train.main, ["ch09_lstm_sentiment"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ch09_lstm_sentiment: the training loss became nan in epoch 1")
+    assert cli.run(evaluate.main, ["ch09_lstm_sentiment"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: models/ch09_lstm_sentiment/run.json: missing; run "
+                                               "`dvc repro train@ch09_lstm_sentiment` first")

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from dltm.rnn import MinimalRNNCell, PeepholeLSTMCell
+from dltm.rnn import MeanOverTime, MinimalRNNCell, PeepholeLSTMCell
 
 
 def sigmoid(x):
@@ -148,3 +148,26 @@ def test_cells_train():
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy", metrics=["accuracy"])
     hist = model.fit(x, y, epochs=15, batch_size=32, verbose=0).history
     assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+
+
+def test_mean_over_time_of_an_all_padding_row_is_zeros_not_nan():
+    """A text with no word in the vocabulary is all padding: masked, it has no step to average. Keras'
+    GlobalAveragePooling1D gives 0/0 = NaN there (and one such row makes the loss NaN); MeanOverTime gives 0."""
+    x = np.arange(12, dtype="float32").reshape(2, 3, 2)
+    mask = np.array([[True, True, False], [False, False, False]])
+    out = np.asarray(MeanOverTime()(x, mask=mask))
+    np.testing.assert_allclose(out[0], x[0, :2].mean(axis=0))  # the unmasked steps only
+    np.testing.assert_array_equal(out[1], 0.0)
+    np.testing.assert_allclose(np.asarray(MeanOverTime()(x)), x.mean(axis=1))  # no mask: every step, as the book
+    assert np.isnan(np.asarray(keras.layers.GlobalAveragePooling1D()(x, mask=mask))[1]).all()
+    # and no NaN flows back either: the gradient at the all-padding row is zero
+    import tensorflow as tf
+
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = tf.reduce_sum(MeanOverTime()(xt, mask=tf.constant(mask)))
+    grad = tape.gradient(y, xt).numpy()
+    np.testing.assert_allclose(grad[0], [[0.5, 0.5], [0.5, 0.5], [0, 0]])
+    np.testing.assert_array_equal(grad[1], 0.0)
+
