@@ -23,6 +23,7 @@ corpus, streamed), ``use_sampling_table`` (described, then never passed to ``ski
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from typing import Any
@@ -51,7 +52,7 @@ from dltm.runtime import seed_everything, setup
 from dltm.skipgram import make_sampling_table, skipgram_dataset, skipgrams
 from dltm.tasks import Context, Reference, Task
 from dltm.tracking import epoch_logger
-from dltm.training import model_summary, optimizer, write_history_csv
+from dltm.training import NonFiniteLossError, StopOnNonFiniteLoss, model_summary, optimizer, write_history_csv
 
 CORPORA = ("text8", "ptb")
 VECTORS = "vectors.txt"
@@ -131,7 +132,7 @@ def train_word2vec_keras(ctx: Context) -> dict[str, Any]:
     epochs = ctx.run.epochs(iterations // log_every)
     start = time.perf_counter()
     hist = model.fit(ds, epochs=epochs, steps_per_epoch=log_every, verbose=2, shuffle=False,
-                     callbacks=[epoch_logger(ctx.tracker)])
+                     callbacks=[StopOnNonFiniteLoss(ctx.name, epochs), epoch_logger(ctx.tracker)])
     seconds = time.perf_counter() - start
     with atomic_path(ctx.model_dir) as tmp:
         tmp.mkdir(parents=True)
@@ -280,6 +281,9 @@ def train_glove(ctx: Context) -> dict[str, Any]:
         for s in range(0, len(order), batch_size):
             k = order[s:s + batch_size]
             total += float(step(i_idx[k], j_idx[k], weight[k], log_x[k]))
+        if not math.isfinite(total):
+            raise NonFiniteLossError(f"{ctx.name}: the training loss became {total} in epoch {epoch + 1} of "
+                                     f"{epochs}, so training stopped and saved nothing (learning_rate too high?)")
         history["loss"].append(total / len(x))
         history["seconds"].append(time.perf_counter() - t0)
         ctx.tracker.log_metrics({"loss": history["loss"][-1], "epoch_seconds": history["seconds"][-1]}, step=epoch)

@@ -1,7 +1,11 @@
 """DVC stage ``train@<task>``: train one task with its ``params.yaml`` section and the ``run`` settings.
 
-Writes ``models/<task>/`` (the ``.keras`` model, its tokenizer, ``run.json``) and ``plots/<task>/history.*``,
-and opens the task's MLflow run (experiment = the chapter module).
+Writes ``models/<task>/`` (the ``.keras`` model, its tokenizer, ``run.json``) and ``plots/<task>/train/``
+(``history.csv`` and pictures), and opens the task's MLflow run (experiment = the chapter module).
+
+Both outputs are written into a scratch folder and moved into place whole when training succeeds: a killed or
+failed run leaves the previous outputs as they were, never a mix (``dltm.io.staged``). Every model of the run
+carries the run's ``training_run_id`` so that ``evaluate`` can refuse a folder that mixes two runs.
 """
 
 from __future__ import annotations
