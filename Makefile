@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro repro-available test lint bench lock experiments
+.PHONY: setup repro repro-available test lint bench lock experiments ui
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,28 @@ experiments: setup                   ## reports/experiments.md: the local experi
 	  dvc exp show --md --no-pager --only-changed \
 	    --drop 'Created|State|Executor|.*:(precision|recall|support)_.*|^(metrics|models|data|dltm|stages|pipelines)(/[^:]*)?$$'; \
 	} > reports/experiments.md
+
+# The MLflow UI on the store the stages log to (dltm.tracking.tracking_uri: MLFLOW_TRACKING_URI, else
+# sqlite:///<root>/mlflow.db), with artifacts where they are logged: mlruns/ beside a local SQLite file.
+UI_PORT ?= 5000
+define UI_PY
+import os
+from dltm.tracking import local_store_path, repo_root, tracking_uri
+uri = tracking_uri()
+if uri.startswith(("http://", "https://")):
+    print(f"MLFLOW_TRACKING_URI is a tracking server: its UI is {uri}")
+    raise SystemExit(0)
+db = local_store_path(uri) if uri.startswith("sqlite") else None
+artifacts = db.parent / "mlruns" if db else repo_root() / "mlruns"
+print(f"MLflow UI of {uri} (artifacts in {artifacts}): http://127.0.0.1:$(UI_PORT)", flush=True)
+os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # no GenAI job workers (7 processes)
+os.execvp("mlflow", ["mlflow", "server", "--host", "127.0.0.1", "--port", "$(UI_PORT)", "--workers", "1",
+                     "--backend-store-uri", uri, "--artifacts-destination", str(artifacts)])
+endef
+export UI_PY
+
+ui: setup                            ## the MLflow UI on the project's store at http://127.0.0.1:5000 (UI_PORT=...)
+	@python -c "$$UI_PY"
 
 lock: setup                          ## refresh requirements.lock from the current environment
 	{ echo '# Exact versions for a reproducible install: pip install -c requirements.lock -e ".[dev]"'; \
