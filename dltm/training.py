@@ -252,9 +252,9 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
     tr = ctx.tracker
     tr.log_metrics({"train_seconds": seconds, "train_examples_per_second": len(x_train) * epochs_run / seconds})
     tr.log_text(summary, "model_summary.txt")
-    tr.log_artifact(model_dir / MODEL_FILE, "model" + sub)
-    if data.tokenizer is not None:
-        tr.log_artifact(model_dir / TOKENIZER_FILE, "model" + sub)
+    from dltm import mlflow_models  # MLflow Models: the keras flavor, and raw text in for a text classifier
+
+    mlflow_models.log_models(tr, model_dir, x_train[:1], sub=model_dir.name if sub else "")
     tr.log_artifact(curves_dir / "history.csv", "plots" + sub)
     tr.log_artifact(curves_dir / "history.png", "plots" + sub)
     info = {

@@ -129,9 +129,9 @@ def fit_and_save(ctx: Context, model: keras.Model, train_ds, epochs: int, callba
     rate = n_train * epochs_run / seconds
     tr.log_metrics({"train_seconds": seconds, f"train_{unit}_per_second": rate})
     tr.log_text(summary, "model_summary.txt")
-    tr.log_artifact(ctx.model_dir / MODEL_FILE, "model")
-    for name in files:
-        tr.log_artifact(ctx.model_dir / name, "model")
+    from dltm import mlflow_models  # MLflow Models: the keras flavor, and a pyfunc that continues seed texts
+
+    mlflow_models.log_models(tr, ctx.model_dir)
     tr.log_artifact(ctx.train_dir / "history.csv", "plots")
     tr.log_artifact(ctx.train_dir / "history.png", "plots")
     return {"train_examples": int(n_train), "epochs": int(epochs_run), "train_seconds": round(seconds, 3),

@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
                  tags=provenance_tags(task, run, stage, variant)) as tracker:
         ctx = tasks.Context(task, task_params, run, tracker, variant=variant)
         metrics = task.evaluate(ctx)
+        if task.outputs == "models":  # the run's model as a version of the registered model <task>[-<variant>]
+            from dltm.mlflow_models import register
+
+            register(tracker, name, task.metric, metrics)
     print(json.dumps(metrics, indent=2))
     return 0
 

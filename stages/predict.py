@@ -1,17 +1,22 @@
-"""Classify sentences with a trained text classifier: ``models/<task>/model.keras`` and the tokenizer saved
-beside it, encoded the way the task encoded its training data (``data_info.json``).
+"""Classify sentences with a trained text classifier: the DVC workspace's ``models/<task>/`` (``model.keras`` and
+the tokenizer saved beside it, encoded the way the task encoded its training data: ``data_info.json``), or an
+MLflow Model, by a ``runs:/`` or ``models:/`` URI of its ``text_model``.
 
     python -m stages.predict ch07_kim_cnn "a gorgeous, witty film" "dull and lifeless"
     python -m stages.predict ch07_cnn1d_imdb --file reviews.txt        # one text per line
     python -m stages.predict ch07_kim_cnn --file - < sentences.txt     # from stdin
     python -m stages.predict ch07_kim2014-static/fold_0 "a witty film" # one model of a cross-validated task
+    python -m stages.predict models:/ch07_kim_cnn@champion "a witty film"   # the registry's best version
+    python -m stages.predict runs:/<run id>/text_model "a witty film"       # the model a run logged
 
 Prints one tab-separated line per text: label, probability of that label, the text. A file is read as UTF-8
 (a BOM is dropped), with any line ending (\\n, \\r\\n, \\r); its blank lines are skipped. A mistake ends in one
 line ``error: ...`` and exit status 2: an unknown task id (the known ones are listed), a task that is not a
 text classifier or has not been trained (the DVC stage that trains it is named), a cross-validated task
-without a fold, a missing or non-UTF-8 file, an empty text, a text with no word in the model's vocabulary.
-Not a DVC stage: it only reads what ``train@<task>`` wrote.
+without a fold, a URI MLflow cannot load or that is not a text classifier's ``text_model``, a missing or
+non-UTF-8 file, an empty text, a text with no word in the model's vocabulary. URIs are read from the project's
+tracking store (``mlflow.db`` at the repository root, or ``MLFLOW_TRACKING_URI``). Not a DVC stage: it only
+reads what ``train@<task>`` wrote.
 """
 
 from __future__ import annotations
@@ -20,39 +25,15 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from dltm import cli
 from dltm.cli import MissingOutputError, UserError
-from dltm.io import read_json
-from dltm.text import Tokenizer, clean_str
-
-CLEANERS = {"kim": clean_str, "html_breaks": lambda s: s.replace("<br />", " "), "none": lambda s: s,
-            None: lambda s: s}
+from dltm.inference import CLEANERS, MODEL_FILE, TextClassifier, encode  # noqa: F401 -- CLEANERS, encode: importable here too
 
 TEXT_CLASSIFIERS = ("ch07_simple_classifier", "ch07_kim_cnn", "ch07_kim2014", "ch07_cnn_glove_2ch", "ch07_cnn1d",
                     "ch07_cnn1d_imdb", "ch09_lstm_sentiment", "ch09_custom_cell", "ch09_peephole_sentiment",
                     "ch09_rnn_comparison")
 """The tasks whose models classify text (each saves its tokenizer beside its model)."""
-
-
-def encode(texts: list[str], tokenizer: Tokenizer, info: dict) -> np.ndarray:
-    """Texts -> (len(texts), doc_length) int32 index arrays as the task's training data: the cleaner, the
-    tokenizer's num_words cut, then padding to ``doc_length`` on the task's side ('post' for MR as in the book,
-    'pre' for IMDB; a longer text is cut on the same side, as Keras' pad_sequences). Raises UserError for a
-    cleaner this version does not know."""
-    if info.get("clean") not in CLEANERS:
-        raise UserError(f"data_info.json: unknown cleaner {info.get('clean')!r} (known: kim, html_breaks, none)")
-    clean = CLEANERS[info.get("clean")]
-    seqs = tokenizer.texts_to_sequences([clean(t) for t in texts])
-    post = info.get("padding", "post") == "post"
-    length = int(info.get("doc_length") or info["max_length"])  # chapter 7.2's classifier names it max_length
-    x = np.zeros((len(seqs), length), dtype=np.int32)
-    for row, seq in zip(x, seqs, strict=True):
-        seq = seq[:length] if post else seq[max(len(seq) - length, 0):]
-        if seq:
-            row[slice(0, len(seq)) if post else slice(length - len(seq), length)] = seq
-    return x
+URI_SCHEMES = ("runs:/", "models:/")
 
 
 def predict(model_dir: str | Path, texts: list[str], hint: str | None = None,
@@ -64,42 +45,27 @@ def predict(model_dir: str | Path, texts: list[str], hint: str | None = None,
     text and a text none of whose words the model knows (each named by ``sources``, default "text <i>").
     """
     model_dir = Path(model_dir)
-    hint = hint or "train the task first"
-    sources = sources or [f"text {i}" for i in range(1, len(texts) + 1)]
-    if not (model_dir / "model.keras").is_file():
-        subs = sorted(p.parent.name for p in model_dir.glob("*/model.keras"))
+    if not (model_dir / MODEL_FILE).is_file():
+        subs = sorted(p.parent.name for p in model_dir.glob(f"*/{MODEL_FILE}"))
         if subs and all(s.startswith("fold_") for s in subs):
             raise MissingOutputError(f"{model_dir}: cross-validated, one model per fold; name one, e.g. "
                                      f"{model_dir.name}/{subs[0]}")
         if subs:
             raise MissingOutputError(f"{model_dir}: one model per sub-folder ({', '.join(subs)}); name one, e.g. "
                                      f"{model_dir.name}/{subs[0]}")
-        raise MissingOutputError(f"{model_dir / 'model.keras'}: missing; {hint}")
-    for name in ("tokenizer.json", "data_info.json"):
-        if not (model_dir / name).is_file():
-            raise UserError(f"{model_dir}: no {name} beside the model: not a text classifier, or trained by an older "
-                            f"version; {hint}")
-    for source, text in zip(sources, texts, strict=True):
-        if not text.strip():
-            raise UserError(f"{source}: empty text, nothing to classify")
-    info = read_json(model_dir / "data_info.json")
-    tokenizer = Tokenizer.load(model_dir / "tokenizer.json")
-    x = encode(texts, tokenizer, info)
-    for source, text, row in zip(sources, texts, x, strict=True):
-        if not row.any():
-            raise UserError(f"{source}: no word of {text!r} is in the model's vocabulary, nothing to classify "
-                            f"(the model would see an empty text)")
-    from dltm.training import load_keras_model  # TensorFlow: only once the input is known to be good
+    return [(p.label, p.probability) for p in TextClassifier(model_dir, hint).predict(texts, sources)]
 
-    model = load_keras_model(model_dir / "model.keras", hint, compile=False)
-    probs = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
-    if not np.isfinite(probs).all():
-        raise UserError(f"{model_dir}: the model's outputs are not numbers (a diverged model); {hint}")
-    names = info["class_names"]
-    if probs.shape[-1] == 1:  # binary: the probability of class 1
-        p = probs.reshape(-1)
-        return [(names[1], float(q)) if q > 0.5 else (names[0], float(1 - q)) for q in p]
-    return [(names[int(k)], float(row[k])) for row, k in zip(probs, probs.argmax(axis=-1), strict=True)]
+
+def predict_uri(uri: str, texts: list[str], sources: list[str] | None = None) -> list[tuple[str, float]]:
+    """(label, probability of that label) for each text, by the MLflow Model at ``uri`` (``runs:/<run id>/
+    text_model``, ``models:/<task>@champion``, ``models:/<task>/<version>``), loaded through ``mlflow.pyfunc``.
+    Raises UserError for a URI that does not load or is not a text classifier's, and as :func:`predict`."""
+    for source, text in zip(sources or [f"text {i}" for i in range(1, len(texts) + 1)], texts, strict=True):
+        if not text.strip():  # before MLflow and TensorFlow are imported
+            raise UserError(f"{source}: empty text, nothing to classify")
+    from dltm.mlflow_models import load_text_classifier
+
+    return [(p.label, p.probability) for p in load_text_classifier(uri).predict(texts, sources)]
 
 
 def resolve(name: str) -> tuple[str, str | None]:
@@ -159,8 +125,9 @@ def read_texts(path: str) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("task", help="a trained text classifier, e.g. ch07_kim_cnn, or one model of a task that "
-                                 "trains several, e.g. ch07_kim2014-static/fold_0")
+    ap.add_argument("task", help="a trained text classifier, e.g. ch07_kim_cnn, one model of a task that trains "
+                                 "several, e.g. ch07_kim2014-static/fold_0, or an MLflow Model: "
+                                 "models:/ch07_kim_cnn@champion, runs:/<run id>/text_model")
     ap.add_argument("texts", nargs="*", help="sentences to classify")
     ap.add_argument("--file", help="a UTF-8 file with one text per line ('-' for stdin)")
     ap.add_argument("--models", default="models", help="the models folder (default: models)")
@@ -173,12 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         more, where = read_texts(args.file)
         texts += more
         sources += where
-    task_id, variant = resolve(args.task)
+    if args.task.startswith(URI_SCHEMES):
+        found = predict_uri(args.task, texts, sources)
+    else:
+        task_id, variant = resolve(args.task)
 
-    from dltm.tasks import dvc_stage
+        from dltm.tasks import dvc_stage
 
-    hint = f"run `dvc repro {dvc_stage(task_id, variant)}` first"
-    for text, (label, p) in zip(texts, predict(Path(args.models) / args.task, texts, hint, sources), strict=True):
+        hint = f"run `dvc repro {dvc_stage(task_id, variant)}` first"
+        found = predict(Path(args.models) / args.task, texts, hint, sources)
+    for text, (label, p) in zip(texts, found, strict=True):
         print(f"{label}\t{p:.4f}\t{text}")
     return 0
 

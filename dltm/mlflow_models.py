@@ -1,0 +1,401 @@
+"""Every trained Keras model as an MLflow Model, registered under its task, and served on raw text.
+
+What a training run logs (MLflow 3 logged models, found as ``runs:/<run id>/<name>`` or ``models:/<model id>``),
+by :func:`log_models`:
+
+- ``model``: the keras flavor (``mlflow.keras.load_model``; through ``mlflow.pyfunc`` it takes the encoded
+  inputs), with a signature read from the model's input and output shapes and an input example.
+- ``text_model``, for a model that reads text: a pyfunc that takes **raw text**, with the cleaner, the tokenizer
+  and the padding inside (:class:`TextClassifierModel`: labels and probabilities), or the vocabulary
+  (:class:`LanguageModelPyfunc`: a continuation of each seed text; params ``length``, ``temperature``, ``seed``).
+
+Both are saved for inference, uncompiled, without optimizer state (``models/<task>/model.keras`` keeps it). A run
+that trains several models in itself (chapter 3's housing regressions) names them after their folders
+(``model-nn``); a task that trains one model per child run (folds, repeats, comparisons) logs each in its child
+run, named the same way (``model-fold_0``).
+
+The ``evaluate`` stage then registers the run's top-level model (:func:`register`): ``text_model`` where there
+is one, else ``model``, as a version of the registered model named after the run (the task id, with its variant:
+``ch07_kim2014-static``), one version per run, with the run's params and latest metrics on its logged model and
+the deciding metric in its tags; the alias ``champion`` follows the best value of the task's metric on the test
+split (:func:`lower_is_better` says which way). Runs without a top-level model register nothing: a
+cross-validated ``ch07_kim2014`` (each fold's model saw a different 90% and its score describes the protocol,
+not one deployable model; a holdout run of the same variant registers), a comparison of several models, a task
+without a Keras model.
+
+The pyfuncs import this package (``dltm``, installed by ``pip install -e .``) when they load, so load and serve
+them in the project's environment (``mlflow models serve --env-manager local``); their requirements.txt pins
+what they import besides. Every call here is guarded as :class:`dltm.tracking.Tracker`'s are: a failure becomes
+one entry of the tracker's ``failures`` (one warning when the run ends) and costs only itself, never a DVC output.
+"""
+
+import importlib.metadata
+import math
+import os
+import shutil
+import tempfile
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from dltm.cli import UserError
+from dltm.inference import DATA_INFO_FILE, MODEL_FILE, TOKENIZER_FILE, VOCAB_FILE, LanguageModel, TextClassifier
+from dltm.tracking import Tracker, tracking_uri
+
+KERAS_MODEL, TEXT_MODEL = "model", "text_model"
+"""The names of a run's logged models: the keras flavor, and the pyfunc that takes raw text."""
+CHAMPION = "champion"
+"""The alias of the version with the best test metric of a registered model."""
+METRIC_TAG, VALUE_TAG = "dltm.metric", "dltm.metric_value"
+"""Model version tags: the metric that decides the champion (``test_<Task.metric>``) and its value."""
+LOWER_IS_BETTER = ("perplexity", "bits_per_character", "cross_entropy", "loss", "mse", "mae", "rmse", "error")
+"""Metric names ending in one of these are better when lower; every other metric, when higher."""
+REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas")
+
+
+def model_name(base: str, sub: str = "") -> str:
+    """The logged model name of a model: ``base``, or ``base-<sub>`` for one of several models of a run."""
+    return f"{base}-{sub}" if sub else base
+
+
+def pip_requirements() -> list[str]:
+    """The installed versions of what the logged models import besides dltm, pinned. Given explicitly: MLflow
+    would otherwise load each model in a new process to find them out."""
+    return [f"{p}=={importlib.metadata.version(p)}" for p in REQUIREMENTS]
+
+
+def _first_line(e: Exception) -> str:
+    text = getattr(e, "message", None) or str(e)
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _guarded(tracker: Tracker, what: str, fn: Callable[[], Any]) -> Any:
+    """``fn()`` while the tracker's run is MLflow's active run; None, and ``what`` with the error in
+    ``tracker.failures``, when it fails. (The flavors log to the active run: checking it means a model never goes
+    to another run and no run is started for it.)"""
+    if not tracker.active:
+        tracker.failures.append(what)
+        return None
+    try:
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != tracker.run_id:
+            raise RuntimeError(f"the active MLflow run is not {tracker.run_name}'s")
+        return fn()
+    except Exception as e:
+        tracker.failures.append(f"{what} ({_first_line(e)})")
+        return None
+
+
+# -- the keras flavor ----------------------------------------------------------------------------------------
+
+
+def keras_signature(model):
+    """The model's signature: one tensor in and one out, with the model's dtypes and shapes; the batch and every
+    free dimension (a character model's sequence length) are -1. Raises ValueError for a model with several
+    inputs or outputs (no task of the project has one)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(f"{model.name}: {len(model.inputs)} inputs and {len(model.outputs)} outputs; the "
+                         f"signature here describes one of each")
+
+    def spec(t):
+        return TensorSpec(np.dtype(t.dtype), (-1, *(-1 if d is None else int(d) for d in t.shape[1:])))
+
+    return ModelSignature(inputs=Schema([spec(model.inputs[0])]), outputs=Schema([spec(model.outputs[0])]))
+
+
+def keras_example(model, rows: np.ndarray | None = None) -> np.ndarray:
+    """An input example: the first of ``rows`` (inputs of the training data) in the model's input dtype, or
+    zeros of the input shape (free dimensions 1). A model with a fixed batch size (a stateful RNN) gets that many
+    rows of zeros."""
+    t = model.inputs[0]
+    if rows is None:
+        return np.zeros((t.shape[0] or 1, *(d or 1 for d in t.shape[1:])), dtype=np.dtype(t.dtype))
+    return np.asarray(rows)[:1].astype(np.dtype(t.dtype))
+
+
+def _save_keras(path: str, **kwargs) -> None:
+    # mlflow.keras.save_model writes the input example before it creates the model's folder (mlflow#16183, still
+    # so in 3.17): create the folder first. Model.log calls this as it would call the flavor's save_model.
+    os.makedirs(path)
+    mlflow.keras.save_model(path=path, **kwargs)
+
+
+_KERAS_FLAVOR = types.SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras)
+
+
+def _log_keras(name: str, model, rows: np.ndarray | None):
+    from mlflow.models import Model
+
+    return Model.log(None, name=name, flavor=_KERAS_FLAVOR, model=model, signature=keras_signature(model),
+                     input_example=keras_example(model, rows), pip_requirements=pip_requirements())
+
+
+# -- raw text in: the pyfuncs --------------------------------------------------------------------------------
+
+
+def _bad_input(e: UserError) -> MlflowException:
+    """A user's mistake as MLflow's invalid-parameter error, which ``mlflow models serve`` answers with 400."""
+    return MlflowException.invalid_parameter_value(str(e))
+
+
+class TextClassifierModel(mlflow.pyfunc.PythonModel):
+    """A text classifier that takes raw text: ``predict(["a gorgeous, witty movie"])`` -> a DataFrame with one
+    row per text: ``label``, ``probability`` (of that label) and ``probabilities`` ({class: probability}).
+
+    Its artifact ``text_classifier`` is a folder laid out as ``models/<task>/`` (``model.keras``,
+    ``tokenizer.json``, ``data_info.json``), read by :class:`dltm.inference.TextClassifier`, as ``stages.predict``
+    reads the workspace's. An empty text, or one without a word the model knows, is refused (MLflow's
+    INVALID_PARAMETER_VALUE; 400 from a server).
+    """
+
+    def __getstate__(self) -> dict:  # MLflow loads the context before it pickles the model: leave that out
+        return {k: v for k, v in self.__dict__.items() if k != "classifier"}
+
+    def load_context(self, context) -> None:
+        self.classifier = TextClassifier(context.artifacts["text_classifier"])
+        self.classifier.model  # noqa: B018 -- load the Keras model now, not on the first request
+
+    def predict(self, context, model_input: list[str], params: dict[str, Any] | None = None):
+        try:
+            found = self.classifier.predict(list(model_input))
+        except UserError as e:
+            raise _bad_input(e) from None
+        return pd.DataFrame({"label": [p.label for p in found], "probability": [p.probability for p in found],
+                             "probabilities": [p.probabilities for p in found]})
+
+
+class LanguageModelPyfunc(mlflow.pyfunc.PythonModel):
+    """A language model that takes seed texts: ``predict(["ROMEO:"], params={"length": 100})`` -> a DataFrame
+    with ``seed_text`` and ``generated`` (what follows it: characters, or words joined by spaces) per text.
+
+    Params: ``length`` (characters or words), ``temperature`` (0: greedy) and ``seed`` (the same seed, the same
+    text), with the defaults of :attr:`DEFAULTS`, which the signature shows. Its artifact ``language_model`` is a
+    folder with ``model.keras`` and ``vocab.json``, read by :class:`dltm.inference.LanguageModel`. A seed text it
+    cannot read, or a bad param, is refused (INVALID_PARAMETER_VALUE; 400 from a server).
+    """
+
+    DEFAULTS = {"length": {"characters": 100, "words": 20}, "temperature": 0.8, "seed": 1}
+
+    def __getstate__(self) -> dict:  # MLflow loads the context before it pickles the model: leave that out
+        return {k: v for k, v in self.__dict__.items() if k != "lm"}
+
+    def load_context(self, context) -> None:
+        self.lm = LanguageModel(context.artifacts["language_model"])
+        self.lm.model  # noqa: B018 -- load the Keras model now, not on the first request
+
+    def predict(self, context, model_input: list[str], params: dict[str, Any] | None = None):
+        p = {**self.defaults(self.lm.unit), **(params or {})}
+        try:
+            generated = [self.lm.generate(text, p["length"], p["temperature"], p["seed"]) for text in model_input]
+        except UserError as e:
+            raise _bad_input(e) from None
+        return pd.DataFrame({"seed_text": list(model_input), "generated": generated})
+
+    @classmethod
+    def defaults(cls, unit: str) -> dict[str, Any]:
+        """The default params of a model that generates ``unit`` ('characters' or 'words')."""
+        return {"length": cls.DEFAULTS["length"][unit], "temperature": cls.DEFAULTS["temperature"],
+                "seed": cls.DEFAULTS["seed"]}
+
+
+def _log_text_classifier(name: str, folder: Path):
+    return mlflow.pyfunc.log_model(name=name, python_model=TextClassifierModel(),
+                                   artifacts={"text_classifier": str(folder)},
+                                   input_example=[TextClassifier(folder).example_text()],
+                                   pip_requirements=pip_requirements())
+
+
+def _log_language_model(name: str, folder: Path):
+    lm = LanguageModel(folder)  # the input example's params become the signature's defaults
+    return mlflow.pyfunc.log_model(name=name, python_model=LanguageModelPyfunc(),
+                                   artifacts={"language_model": str(folder)},
+                                   input_example=([lm.example_seed()], LanguageModelPyfunc.defaults(lm.unit)),
+                                   pip_requirements=pip_requirements())
+
+
+def servable_copy(model_dir: Path, dest: Path) -> tuple[Path, Any]:
+    """``dest/<model_dir name>/`` laid out as ``model_dir``, for inference: ``model.keras`` loaded uncompiled and
+    saved again (no optimizer state: a third of the size with Adam; Keras 3 ignores ``include_optimizer`` for a
+    ``.keras`` file), and the files that read text beside it (tokenizer.json, data_info.json, vocab.json).
+    Returns the folder and the uncompiled model."""
+    from dltm.training import load_keras_model
+
+    model = load_keras_model(model_dir / MODEL_FILE, compile=False)
+    folder = dest / model_dir.name
+    folder.mkdir()
+    model.save(folder / MODEL_FILE)
+    for name in (TOKENIZER_FILE, DATA_INFO_FILE, VOCAB_FILE):
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, folder / name)
+    return folder, model
+
+
+def log_models(tracker: Tracker, model_dir: Path, rows: np.ndarray | None = None, sub: str = "") -> dict[str, Any]:
+    """Log the model that training saved in ``model_dir`` to the tracker's run as MLflow Models: ``model`` (the
+    keras flavor, with :func:`keras_signature` and :func:`keras_example` of ``rows``, inputs of the training
+    data) and, where ``model_dir`` holds what reads text, ``text_model``: :class:`TextClassifierModel` beside a
+    tokenizer.json, :class:`LanguageModelPyfunc` beside a vocab.json. ``sub`` names one of several models of the
+    run (``model-<sub>``, ``text_model-<sub>``).
+
+    Logs a :func:`servable_copy`. Returns {name: MLflow's ModelInfo} of what was logged; what could not be is
+    one entry each in ``tracker.failures``.
+    """
+    logged: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = _guarded(tracker, f"logged models of {model_dir}", lambda: servable_copy(Path(model_dir), Path(tmp)))
+        if copy is None:
+            return logged
+        folder, model = copy
+        keras_name, text_name = model_name(KERAS_MODEL, sub), model_name(TEXT_MODEL, sub)
+        logs = {keras_name: lambda: _log_keras(keras_name, model, rows)}
+        if (folder / TOKENIZER_FILE).is_file():
+            logs[text_name] = lambda: _log_text_classifier(text_name, folder)
+        elif (folder / VOCAB_FILE).is_file():
+            logs[text_name] = lambda: _log_language_model(text_name, folder)
+        for name, log in logs.items():
+            info = _guarded(tracker, f"logged model {name}", log)
+            if info is not None:
+                logged[name] = info
+    return logged
+
+
+def load_text_classifier(uri: str) -> TextClassifier:
+    """The :class:`~dltm.inference.TextClassifier` inside the ``text_model`` at ``uri`` (``runs:/<run id>/
+    text_model``, ``models:/<task>@champion``, ``models:/<task>/<version>``), loaded through ``mlflow.pyfunc``
+    from the project's tracking store (:func:`dltm.tracking.tracking_uri`).
+
+    Raises UserError for a URI MLflow cannot load (no such run, model, version or alias) and for a model that is
+    not a text classifier's ``text_model``.
+    """
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        loaded = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as e:
+        raise UserError(f"{uri}: cannot load it from {tracking_uri()} ({_first_line(e)})") from None
+    try:
+        inner = loaded.unwrap_python_model()
+    except MlflowException:
+        inner = None
+    if not isinstance(inner, TextClassifierModel):
+        flavors = ", ".join(sorted(loaded.metadata.flavors))
+        raise UserError(f"{uri}: not a text classifier's {TEXT_MODEL} (its flavors: {flavors}); predict takes "
+                        f"runs:/<run id>/{TEXT_MODEL} or models:/<task>@{CHAMPION} of a text classifier")
+    return inner.classifier
+
+
+# -- the Model Registry --------------------------------------------------------------------------------------
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller ``metric`` is better (perplexity, bits per character, a loss, an error)."""
+    return metric.removeprefix("test_").endswith(LOWER_IS_BETTER)
+
+
+def held_out_metric(task_metric: str, metrics: dict[str, Any]) -> tuple[str, float] | None:
+    """(``test_<metric>``, its value): the task's metric in the evaluate stage's ``metrics``, found as
+    ``test_<metric>``, else under its bare name (metrics files name held-out results either way while they move
+    to ``test_*``); None when it is not there as a finite number."""
+    base = task_metric.removeprefix("test_")
+    for key in (f"test_{base}", base):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return f"test_{base}", float(value)
+    return None
+
+
+def register(tracker: Tracker, name: str, task_metric: str, metrics: dict[str, Any]) -> str | None:
+    """Register the top-level model of the tracker's run as a version of the registered model ``name``, and move
+    the alias ``champion`` to the best version of ``name`` by the task's metric on the test split.
+
+    The ``evaluate`` stage calls it with the task's ``metric`` and the metrics its evaluation returned. It
+    registers ``text_model`` where the run has one, else ``model``, and nothing when the run has neither (the
+    module docstring says which runs those are). The run's latest metrics are linked to the logged model (its
+    params were copied to it when it was logged), so that the version shows both. Evaluating the same run again
+    updates its version rather than adding one. Returns the version; None when there is nothing to register, and
+    when MLflow fails (then with one entry in ``tracker.failures``).
+    """
+    if not tracker.active:
+        tracker.failures.append(f"registering {name}")
+        return None
+    try:
+        return _register(mlflow.MlflowClient(tracking_uri()), tracker, name, task_metric, metrics)
+    except Exception as e:
+        tracker.failures.append(f"registering {name} ({_first_line(e)})")
+        return None
+
+
+def _link_run_metrics(client, run, model_id: str) -> None:
+    """Log the run's latest value of each metric again, with the same timestamp and step, linked to the logged
+    model ``model_id`` (MLflow keeps one row per identical metric in the run; the machine's ``system/*`` are
+    left out)."""
+    from mlflow.entities import Metric
+
+    latest = []
+    for key in run.data.metrics:
+        if key.startswith("system/"):
+            continue
+        history = client.get_metric_history(run.info.run_id, key)
+        if history:
+            m = max(history, key=lambda m: (m.step, m.timestamp))
+            latest.append(Metric(m.key, m.value, m.timestamp, m.step, model_id=model_id, run_id=run.info.run_id))
+    for start in range(0, len(latest), 1000):
+        client.log_batch(run.info.run_id, metrics=latest[start:start + 1000])
+
+
+def _register(client, tracker: Tracker, name: str, task_metric: str, metrics: dict[str, Any]) -> str | None:
+    run = client.get_run(tracker.run_id)
+    outputs = run.outputs.model_outputs if run.outputs else []
+    logged = {m.name: m for m in (client.get_logged_model(o.model_id) for o in outputs)}
+    model = logged.get(TEXT_MODEL) or logged.get(KERAS_MODEL)
+    if model is None:
+        return None
+    _link_run_metrics(client, run, model.model_id)
+    try:
+        client.create_registered_model(name, description=f"dltm: the models of {name}; {CHAMPION}: the best "
+                                                         f"test_{task_metric.removeprefix('test_')}")
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    mine = client.search_model_versions(f"name = '{name}' and run_id = '{run.info.run_id}'")
+    version = mine[0] if mine else client.create_model_version(
+        name, f"models:/{model.model_id}", run_id=run.info.run_id, model_id=model.model_id)
+    found = held_out_metric(task_metric, metrics)
+    if found is None:
+        tracker.failures.append(f"the {CHAMPION} of {name}: no {task_metric} among the metrics, so version "
+                                f"{version.version} is not compared")
+        return str(version.version)
+    client.set_model_version_tag(name, version.version, METRIC_TAG, found[0])
+    client.set_model_version_tag(name, version.version, VALUE_TAG, repr(found[1]))
+    update_champion(client, name, found[0])
+    return str(version.version)
+
+
+def update_champion(client, name: str, metric: str) -> str | None:
+    """Point ``<name>@champion`` at the best of the versions tagged with ``metric``. The champion stays unless
+    another version is strictly better; among equals the earliest wins. Returns the champion's version (None when
+    no version has ``metric``)."""
+    scored = [(float(v.tags[VALUE_TAG]), int(v.version)) for v in client.search_model_versions(f"name = '{name}'")
+              if v.tags.get(METRIC_TAG) == metric and VALUE_TAG in v.tags]
+    if not scored:
+        return None
+    sign = 1.0 if lower_is_better(metric) else -1.0
+    best_value, best = min(scored, key=lambda s: (sign * s[0], s[1]))
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        current = None
+    if (current is not None and current.tags.get(METRIC_TAG) == metric
+            and float(current.tags.get(VALUE_TAG, "nan")) == best_value):
+        return str(current.version)
+    client.set_registered_model_alias(name, CHAMPION, str(best))
+    return str(best)
