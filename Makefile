@@ -32,6 +32,7 @@ bench: setup                         ## benchmarks/ (see benchmarks/README.md)
 	python -m benchmarks.tokenizer_throughput
 	python -m benchmarks.kim_cnn_throughput
 	python -m benchmarks.skipgram_throughput
+	python -m benchmarks.startup
 
 # The experiments of this checkout beside the baseline, one row each: the seed and caps, the params that differ
 # between rows, and the headline metric (Task.metric, named test_* or as before) of each task whose result differs.
@@ -63,6 +64,8 @@ if uri.startswith(("http://", "https://")):
 db = local_store_path(uri) if uri.startswith("sqlite") else None
 artifacts = db.parent / "mlruns" if db else repo_root() / "mlruns"
 print(f"MLflow UI of {uri} (artifacts in {artifacts}): http://127.0.0.1:$(UI_PORT)", flush=True)
+print("MLflow 3 opens experiments in its GenAI view: click 'Model training' at the top left once (the browser "
+      "remembers it), or open http://127.0.0.1:$(UI_PORT)/#/experiments/<id>?workflowType=machine_learning", flush=True)
 os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # no GenAI job workers (7 processes)
 os.execvp("mlflow", ["mlflow", "server", "--host", "127.0.0.1", "--port", "$(UI_PORT)", "--workers", "1",
                      "--backend-store-uri", uri, "--artifacts-destination", str(artifacts)])

@@ -1,13 +1,58 @@
-"""Classification metrics and the pictures that go with them (confusion matrix, training curves)."""
+"""Classification metrics, the one way every task records its results, and the pictures that go with them
+(confusion matrix, training curves)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dltm.io import atomic_path
+from dltm.io import atomic_path, write_json
+
+if TYPE_CHECKING:
+    from dltm.tasks import Context
+
+SPLITS = ("train_", "val_", "test_")
+
+
+def split_names(metrics: dict[str, Any], split: str = "test", keep: Iterable[str] = ()) -> dict[str, Any]:
+    """``metrics`` with each key prefixed by the split it was measured on (``test_accuracy``, ``train_accuracy``),
+    the one scheme of the project's metrics files and MLflow runs. Keys that already name a split, and those in
+    ``keep`` (checks that are no measurement on a split, e.g. ``matches_book``, ``n_examples``), are kept.
+
+    >>> split_names({"accuracy": 0.8, "n_examples": 10, "val_perplexity": 90.0}, keep=["n_examples"])
+    {'test_accuracy': 0.8, 'n_examples': 10, 'val_perplexity': 90.0}
+    """
+    keep = set(keep)
+    return {k if k in keep or k.startswith(SPLITS) else f"{split}_{k}": v for k, v in metrics.items()}
+
+
+def final_step(ctx: Context) -> int:
+    """The MLflow step of a run's results: its last epoch (``run.json``), so that a final ``test_loss`` ends the
+    per-epoch ``test_loss`` curve (steps 1..N) instead of starting it at step 0; 0 for a task without epochs."""
+    try:
+        import json
+
+        epochs = json.loads((ctx.model_dir / "run.json").read_text(encoding="utf-8")).get("epochs", 0)
+        return int(epochs) if isinstance(epochs, int) and epochs > 0 else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def write_metrics(ctx: Context, metrics: dict[str, Any], split: str = "test", keep: Iterable[str] = ()
+                  ) -> dict[str, Any]:
+    """Write a task's results to ``metrics/<task>.json`` (DVC's metrics file) and to its MLflow run under the same
+    names (:func:`split_names`), with the file as an artifact. Returns the named metrics.
+
+    Raises ``dltm.io.NonFiniteValueError`` (and writes nothing) when a value is NaN or infinite."""
+    named = split_names(metrics, split, keep)
+    write_json(ctx.metrics_file, named)
+    ctx.tracker.log_metrics(named, step=final_step(ctx))
+    ctx.tracker.log_artifact(ctx.metrics_file, "metrics")
+    return named
 
 
 def classification_metrics(y_true, y_pred, class_names: list[str]) -> dict[str, float]:
@@ -63,20 +108,24 @@ def confusion_matrix_png(y_true, y_pred, class_names: list[str], path: str | os.
 
 def history_png(history: dict[str, list[float]], path: str | os.PathLike, title: str,
                 log_loss: bool = False) -> Path:
-    """Loss and accuracy per epoch, train beside validation (markers only for short runs)."""
+    """One panel per measure (loss, accuracy, perplexity, ...) with a line per split, labelled by what it was
+    measured on: ``train_*``, ``val_*`` (a validation split held out of the training data) and ``test_*`` (the
+    test split watched each epoch); markers only for short runs. Keys without a split prefix count as train."""
     plt = _pyplot()
-    keys = [k for k in history if not k.startswith("val_")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], keys, strict=True):
-        epochs = np.arange(1, len(history[key]) + 1)
-        marker = "o" if len(epochs) <= 50 else None
-        ax.plot(epochs, history[key], marker=marker, label="train")
-        if f"val_{key}" in history:
-            ax.plot(epochs, history[f"val_{key}"], marker=marker, label="validation")
-        if log_loss and "loss" in key:
+    measures: dict[str, dict[str, list[float]]] = {}
+    for key, values in history.items():
+        split, _, measure = key.partition("_") if key.startswith(SPLITS) else ("train", "", key)
+        measures.setdefault(measure, {})[split] = values
+    labels = {"train": "train", "val": "validation split", "test": "test split"}
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.4), squeeze=False)
+    for ax, (measure, splits) in zip(axes[0], measures.items(), strict=True):
+        for split, values in splits.items():
+            epochs = np.arange(1, len(values) + 1)
+            ax.plot(epochs, values, marker="o" if len(epochs) <= 50 else None, label=labels.get(split, split))
+        if log_loss and "loss" in measure:
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
+        ax.set_ylabel(measure)
         ax.legend()
     fig.suptitle(title)
     return save_png(fig, path)

@@ -64,6 +64,10 @@ class Task:
     one DVC stage per value."""
     variants_are_datasets: bool = True
     """Whether a variant names the dataset read (chapter 6's corpora) or a model variant (Kim's)."""
+    run_params: tuple[str, ...] = ("seed", "max_train_examples", "max_eval_examples", "max_epochs",
+                                   "mixed_precision", "distribution")
+    """The keys of params.yaml's ``run`` section the task reads (logged to MLflow with its own section); a task
+    written in NumPy reads the seed at most, chapter 7's MR classifiers also ``text_data``."""
 
     def dataset_of(self, variant: str | None) -> str | None:
         """The registry id of the data a run of this task (with ``variant``) reads."""
@@ -130,6 +134,7 @@ class Context:
 
 
 def all_tasks() -> dict[str, Task]:
+    """Every task of every chapter module, by id (imports them all: Keras and TensorFlow with chapter 3's)."""
     tasks: dict[str, Task] = {}
     for name in CHAPTER_MODULES:
         module = importlib.import_module(name)
@@ -140,6 +145,15 @@ def all_tasks() -> dict[str, Task]:
     return tasks
 
 
+def chapter_module_of(task_id: str) -> str | None:
+    """The chapter module whose tasks share ``task_id``'s prefix (``ch02_xor`` -> ``pipelines.ch02_basics``), or
+    None. Every task id starts with its chapter's ``chNN_`` (a test checks it), so :func:`get` imports that one
+    module instead of all of them."""
+    prefix = task_id.split("_", 1)[0] + "_"
+    found = [name for name in CHAPTER_MODULES if name.rsplit(".", 1)[-1].startswith(prefix)]
+    return found[0] if len(found) == 1 else None
+
+
 class UnknownTaskError(UserError, KeyError):
     """A task id that no chapter module defines."""
 
@@ -148,7 +162,15 @@ class UnknownTaskError(UserError, KeyError):
 
 
 def get(task_id: str) -> Task:
-    """The task ``task_id``; :class:`UnknownTaskError` lists the known ids."""
+    """The task ``task_id``; :class:`UnknownTaskError` lists the known ids.
+
+    Imports only the task's chapter module (:func:`chapter_module_of`): a chapter-2 task never imports Keras.
+    An id outside that convention, or unknown, is looked up in :func:`all_tasks`."""
+    module = chapter_module_of(task_id)
+    if module is not None:
+        for task in importlib.import_module(module).TASKS:
+            if task.id == task_id:
+                return task
     tasks = all_tasks()
     try:
         return tasks[task_id]

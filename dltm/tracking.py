@@ -251,9 +251,15 @@ class Tracker:
     """
 
     def __init__(self, experiment: str, run_name: str, run_id: str | None = None,
-                 tags: dict[str, str] | None = None, parent: Tracker | None = None):
-        """``parent``: open this run as a child of the parent's (open) run, e.g. one per repeat or fold."""
+                 tags: dict[str, str] | None = None, parent: Tracker | None = None,
+                 description: str | None = None, system_metrics: bool = False):
+        """``parent``: open this run as a child of the parent's (open) run, e.g. one per repeat or fold.
+        ``description``: the experiment's description (set once, when the experiment has none).
+        ``system_metrics``: sample CPU, memory (and GPU, where pynvml finds one) every
+        :data:`SYSTEM_METRICS_INTERVAL` seconds while the run is open."""
         self.parent = parent
+        self.description = description
+        self.system_metrics = system_metrics
         self.experiment = experiment
         self.run_name = run_name
         self.requested_run_id = run_id
@@ -279,6 +285,7 @@ class Tracker:
                 experiment_id = self._experiment_id(client, uri)
             mlflow.set_tracking_uri(uri)
             mlflow.set_experiment(experiment_id=experiment_id)
+            self._describe_experiment(client, experiment_id)
             run = None
             nested = self.parent is not None
             if nested and not self.parent.active:
@@ -290,7 +297,8 @@ class Tracker:
                     self._fail(f"reopening run {self.requested_run_id} ({e}); starting a new run")
             if run is None:
                 run = mlflow.start_run(run_name=self.run_name, nested=nested,
-                                       parent_run_id=self.parent.run_id if nested else None)
+                                       parent_run_id=self.parent.run_id if nested else None,
+                                       log_system_metrics=self._start_system_metrics(mlflow))
             self.run_id = run.info.run_id
             self._mlflow, self._client = mlflow, client
         except Exception as e:
@@ -318,11 +326,7 @@ class Tracker:
             _restore_signal_handlers()
             _signalled.clear()
         if self.failures:
-            counts = Counter(self.failures)
-            what = "; ".join(f if n == 1 else f"{f} (x{n})" for f, n in counts.items())
-            msg = f"MLflow: not everything was logged for {self.run_name} (the DVC outputs are complete): {what}"
-            warnings.warn(msg, stacklevel=2)
-            log.warning(msg)
+            warnings.warn(TrackingWarning(self._failure_summary()), stacklevel=2)  # one short line, once
 
     def _terminate(self, status: str) -> None:
         """End the run with ``status``; the fluent API's run stack too when this run is on top of it."""
@@ -338,6 +342,66 @@ class Tracker:
         except Exception as e:
             self._fail(f"ending the run as {status} ({type(e).__name__}: {e})")
 
+    def _failure_summary(self, limit: int = 4) -> str:
+        """One short line on what MLflow did not get: the store that did not answer and why, or the first
+        ``limit`` kinds of lost items (artifacts by file name, repeats counted) and how many more."""
+        uri = tracking_uri()
+        if self.run_id is None:
+            reason = _short_reason(self.failures[0])
+            return (f"MLflow: nothing was logged for {self.run_name} (the DVC outputs are complete): {uri} did not "
+                    f"answer ({reason})")
+        counts = Counter(_short_failure(f) for f in self.failures)
+        items = [f if n == 1 else f"{f} (x{n})" for f, n in counts.items()]
+        more = f" and {len(items) - limit} more" if len(items) > limit else ""
+        return (f"MLflow: not everything was logged for {self.run_name} (the DVC outputs are complete): "
+                + "; ".join(items[:limit]) + more)
+
+    def _describe_experiment(self, client, experiment_id: str) -> None:
+        """Open the experiment in MLflow 3's model-training view (not the GenAI one) and give it a description,
+        unless the experiment already has them (a user's own edits in the UI win)."""
+        tags = client.get_experiment(experiment_id).tags
+        if EXPERIMENT_KIND_TAG not in tags:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+        if self.description and NOTE_TAG not in tags:
+            client.set_experiment_tag(experiment_id, NOTE_TAG, self.description)
+
+    def _start_system_metrics(self, mlflow) -> bool:
+        """Whether to sample system metrics for the run about to start (psutil needed), at an interval that
+        short runs still sample."""
+        if not self.system_metrics:
+            return False
+        try:
+            import psutil  # noqa: F401
+
+            logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # its start/stop INFO lines
+            mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL)
+            mlflow.set_system_metrics_samples_before_logging(1)
+        except Exception as e:  # no psutil: the run goes on without them
+            self._fail(f"system metrics ({type(e).__name__}: {e})")
+            return False
+        return True
+
+    def log_dataset(self, name: str, digest: str, source: str | None, context: str = "training") -> None:
+        """Record a dataset the run reads as an MLflow dataset input: its registry id, a digest (the start of
+        its sha256) and where it comes from (the canonical URL, or the file)."""
+        if self._mlflow is None:
+            self._fail(f"dataset {name}")
+            return
+
+        def log() -> None:
+            from mlflow.data.http_dataset_source import HTTPDatasetSource
+            from mlflow.data.meta_dataset import MetaDataset
+
+            if source and source.startswith(("http://", "https://")):
+                src = HTTPDatasetSource(url=source)
+            else:
+                from mlflow.data.filesystem_dataset_source import FileSystemDatasetSource
+
+                src = FileSystemDatasetSource(uri=source or name)
+            self._mlflow.log_input(MetaDataset(source=src, name=name, digest=digest[:36]), context=context)
+
+        self._call(f"dataset {name}", log)
+
     def _experiment_id(self, client, uri: str) -> str:
         """The id of the experiment, created if missing (artifacts beside a local SQLite store).
 
@@ -347,8 +411,15 @@ class Tracker:
         if exp is None:
             db = local_store_path(uri) if uri.startswith("sqlite") else None
             # pin artifacts beside the database: MLflow's default, ./mlruns, would land in the working directory,
-            # which under `dvc exp run --temp` is a copy DVC deletes afterwards
-            location = (db.parent / "mlruns").as_uri() if db is not None else None
+            # which under `dvc exp run --temp` is a copy DVC deletes afterwards. A database URI without a server
+            # (postgresql://...) gets the repository's mlruns/ for the same reason (README: use a server instead);
+            # a server (http://) decides itself (proxied artifacts)
+            if db is not None:
+                location = (db.parent / "mlruns").as_uri()
+            elif uri.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "mysql", "mssql"):
+                location = (repo_root() / "mlruns").as_uri()
+            else:
+                location = None
             try:
                 return client.create_experiment(self.experiment, artifact_location=location)
             except Exception:  # another process made it first (a server store has no lock)
@@ -454,7 +525,7 @@ class Tracker:
         from mlflow.entities import Param
 
         flat = self._safe_keys("params", flatten(params))
-        flat = {k: ("None" if v is None else str(v))[:MAX_PARAM_VALUE_LENGTH] for k, v in flat.items()}
+        flat = {k: param_text(v)[:MAX_PARAM_VALUE_LENGTH] for k, v in flat.items()}
         try:  # skip params already logged with the same value
             existing = self._client.get_run(self.run_id).data.params
         except Exception:
@@ -501,12 +572,104 @@ def _refused(e: Exception) -> bool:
     return getattr(e, "error_code", None) in ("INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS")
 
 
-def epoch_logger(tracker: Tracker):
-    """A Keras callback that sends each epoch's logs to the run as step-indexed metrics."""
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+NOTE_TAG = "mlflow.note.content"
+SYSTEM_METRICS_INTERVAL = 2.0
+"""Seconds between samples of CPU, memory and GPU use; MLflow's default of 10 s misses short runs."""
+SPLITS = ("train_", "val_", "test_")
+NO_SPLIT = ("learning_rate", "lr", "epoch_seconds")
+"""Per-epoch values that are no measurement on a split: kept as they are."""
+
+
+def curve_name(key: str, held_out: str = "test") -> str:
+    """The project's name for a Keras per-epoch log key: ``train_<m>`` for the training split, ``val_<m>`` for a
+    validation split held out of the training data, ``test_<m>`` for the test split watched each epoch.
+
+    Keras calls whatever ``validation_data`` it was given ``val_*``; ``held_out`` says what that was
+    (``"val"`` or ``"test"``). Keys that already name their split are kept.
+
+    >>> curve_name("loss"), curve_name("val_accuracy"), curve_name("val_loss", "val"), curve_name("test_ce")
+    ('train_loss', 'test_accuracy', 'val_loss', 'test_ce')
+    """
+    if key in NO_SPLIT:
+        return key
+    if key.startswith(SPLITS):
+        return key if not key.startswith("val_") else f"{held_out}_{key[4:]}"
+    return f"train_{key}"
+
+
+def curve_names(history: dict[str, list[float]], held_out: str = "test") -> dict[str, list[float]]:
+    """A Keras ``History.history`` with the keys of :func:`curve_name`."""
+    return {curve_name(k, held_out): v for k, v in history.items()}
+
+
+class TrackingWarning(UserWarning):
+    """What MLflow did not get; printed as one line, ``warning: MLflow: ...`` (never with a source line)."""
+
+
+_format_warning = warnings.formatwarning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+    if issubclass(category, TrackingWarning):
+        return f"warning: {message}\n"
+    return _format_warning(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _one_line_warning
+
+
+def _short_reason(failure: str) -> str:
+    """'Connection refused' out of a requests/urllib3 error text, else the exception's name."""
+    m = re.search(r"\[Errno -?\d+\] ([^\"')\]]+)", failure)
+    if m:
+        return m.group(1).strip()
+    m = re.search(r"\((\w+(?:Error|Exception))", failure)
+    return m.group(1) if m else failure[:80]
+
+
+def _short_failure(failure: str, width: int = 90) -> str:
+    """A lost item in a few words: file paths by their names, long error texts cut."""
+    text = re.sub(r"(?:[\w.+-]*/)+([\w.+-]+)", r"\1", failure)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def param_text(value: Any) -> str:
+    """A param as params.yaml writes it (YAML): ``null``, ``true``/``false``, ``[3, 4, 5]``, ``0.001``.
+
+    >>> [param_text(v) for v in (None, False, [3, 4, 5], ["a", "b"], 0.001, "adam")]
+    ['null', 'false', '[3, 4, 5]', '["a", "b"]', '0.001', 'adam']
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def epoch_logger(tracker: Tracker, held_out: str = "test", epochs: int | None = None, echo: bool = True):
+    """A Keras callback that logs each epoch to the run as metrics named by :func:`curve_name`, at step = the
+    epoch counted from 1 (as ``history.csv``), and prints one line per epoch when ``echo`` (fit with
+    ``verbose=0``): ``epoch 3/10  train_loss 0.4123  train_accuracy 0.8120  test_loss 0.5011 ... (2.1 s)``."""
+    import time
+
     import keras
 
     class _EpochLogger(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
         def on_epoch_end(self, epoch, logs=None):
-            tracker.log_metrics(dict(logs or {}), step=epoch)
+            named = {curve_name(k, held_out): v for k, v in (logs or {}).items()}
+            tracker.log_metrics(named, step=epoch + 1)
+            if echo:
+                values = "  ".join(f"{k} {float(v):.4f}" for k, v in named.items()
+                                   if isinstance(v, (int, float)) or hasattr(v, "__float__"))
+                of = f"/{epochs}" if epochs else ""
+                print(f"epoch {epoch + 1}{of}  {values}  ({time.perf_counter() - self.start:.1f} s)", flush=True)
 
     return _EpochLogger()

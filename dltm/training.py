@@ -30,18 +30,24 @@ import tensorflow as tf
 import dltm.rnn  # noqa: F401 -- registers the project's Keras objects, so that every saved model loads
 from dltm import runtime
 from dltm.cli import MissingOutputError, UserError
-from dltm.evaluation import classification_metrics, confusion_matrix_png, history_png
-from dltm.io import atomic_path, read_json, write_json
+from dltm.evaluation import classification_metrics, confusion_matrix_png, history_png, write_metrics
+from dltm.io import atomic_path, write_json
 from dltm.params import ParamError, require
+from dltm.runs import (  # noqa: F401  (re-exported: the run files' names and checks)
+    DATA_INFO_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    TRAINING_RUN_KEY,
+    MixedRunError,
+    check_training_run,
+    stamp_training_run,
+    sub_model_folders,
+)
 from dltm.tasks import Context, dvc_stage
 from dltm.text import Tokenizer
-from dltm.tracking import epoch_logger
+from dltm.tracking import curve_name, curve_names, epoch_logger
 
-MODEL_FILE = "model.keras"
 TOKENIZER_FILE = "tokenizer.json"
-DATA_INFO_FILE = "data_info.json"
-RUN_FILE = "run.json"
-TRAINING_RUN_KEY = "training_run_id"
 
 
 @dataclass
@@ -217,13 +223,13 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
         model.compile(optimizer=optimizer(fit.optimizer, fit.learning_rate, fit.clipnorm), loss=loss,
                       metrics=metrics)
     summary = model_summary(model)
-    print(summary)
 
     global_batch = fit.batch_size * strategy.num_replicas_in_sync
     train_ds = make_dataset(x_train, y_train, global_batch, shuffle_seed=seed)
     val_ds = make_dataset(x_val, y_val, global_batch) if validate or fit.validation_split else None
     sub = "" if model_dir == ctx.model_dir else "/" + model_dir.name
-    callbacks = [StopOnNonFiniteLoss(ctx.name + sub, epochs), epoch_logger(ctx.tracker)]
+    held_out = "val" if fit.validation_split else "test"  # what Keras' val_* curves are measured on
+    callbacks = [StopOnNonFiniteLoss(ctx.name + sub, epochs), epoch_logger(ctx.tracker, held_out, epochs)]
     if fit.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max" if "acc" in monitor else "min",
                                                        verbose=1,
@@ -231,11 +237,12 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
                                                        restore_best_weights=True))
 
     start = time.perf_counter()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2 if epochs <= 100 else 0,
-                     shuffle=False, callbacks=callbacks)
+    print(f"{ctx.name + sub}: {model.count_params():,} parameters, {len(x_train)} training examples, "
+          f"{epochs} epochs (model summary: {model_dir / 'summary.txt'})", flush=True)
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
     seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
-    epochs_run = len(history["loss"])
+    history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()}, held_out)
+    epochs_run = len(history["train_loss"])
 
     # DVC outputs first: the model folder in one rename, then the curves.
     with atomic_path(model_dir) as tmp:
@@ -266,7 +273,8 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
         "params": int(model.count_params()),
     }
     if fit.early_stopping_patience:
-        best = np.argmax(history[monitor]) if "acc" in monitor else np.argmin(history[monitor])
+        curve = history[curve_name(monitor, held_out)]
+        best = np.argmax(curve) if "acc" in monitor else np.argmin(curve)
         info["best_epoch"] = int(best + 1)
     return info
 
@@ -291,51 +299,6 @@ def load_model(ctx: Context, sub: str | None = None) -> keras.Model:
     return load_keras_model(path, f"run `dvc repro {dvc_stage(ctx.task.id, ctx.variant)}` first")
 
 
-class MixedRunError(UserError):
-    """A model folder whose sub-models do not all come from the training run its run.json records."""
-
-
-def sub_model_folders(model_dir: Path) -> list[Path]:
-    """The folders under ``model_dir`` (itself included) that hold a model or a data_info.json, hidden ones
-    (a writer's scratch) left out."""
-    found = {p.parent for name in (MODEL_FILE, DATA_INFO_FILE) for p in model_dir.rglob(name)}
-    return sorted(f for f in found if not any(part.startswith(".") for part in f.relative_to(model_dir).parts))
-
-
-def stamp_training_run(model_dir: Path, run_id: str) -> None:
-    """Write ``run_id`` into the data_info.json of every sub-model of ``model_dir`` (creating one beside a
-    model that has none, except at the top, where run.json holds the id)."""
-    for folder in sub_model_folders(model_dir):
-        path = folder / DATA_INFO_FILE
-        if path.is_file():
-            write_json(path, {**read_json(path), TRAINING_RUN_KEY: run_id})
-        elif folder != model_dir:
-            write_json(path, {TRAINING_RUN_KEY: run_id})
-
-
-def check_training_run(model_dir: Path, hint: str) -> str:
-    """The training run id of ``model_dir/run.json``, after checking that every sub-model's data_info.json
-    carries it. Raises :class:`MissingOutputError` without run.json and :class:`MixedRunError` (with ``hint``,
-    the command that retrains) when the folder has no id or mixes models of different runs."""
-    run_file = model_dir / RUN_FILE
-    if not run_file.is_file():
-        raise MissingOutputError(f"{run_file}: missing; {hint}")
-    run_id = read_json(run_file).get(TRAINING_RUN_KEY)
-    if not run_id:
-        raise MixedRunError(f"{run_file}: no {TRAINING_RUN_KEY} (written by an older version, or not by "
-                            f"stages.train), so its models cannot be checked to come from one run; {hint}")
-    for folder in sub_model_folders(model_dir):
-        path = folder / DATA_INFO_FILE
-        if not path.is_file():
-            if folder == model_dir:
-                continue
-            got = None
-        else:
-            got = read_json(path).get(TRAINING_RUN_KEY)
-        if got != run_id:
-            raise MixedRunError(f"{folder}: from another training run ({TRAINING_RUN_KEY} {got}) than "
-                                f"{run_file} ({run_id}): the folder mixes the models of two runs; {hint}")
-    return run_id
 
 
 def predict_labels(model: keras.Model, x: np.ndarray, binary: bool, batch_size: int = 256) -> tuple:
@@ -348,8 +311,13 @@ def predict_labels(model: keras.Model, x: np.ndarray, binary: bool, batch_size: 
 
 
 def evaluate_classifier(ctx: Context, data: ClassifierData,
-                        extra: Callable[[keras.Model], dict[str, float]] | None = None) -> dict[str, Any]:
-    """Metrics on the test split (capped by run.max_eval_examples), written to metrics/<task>.json."""
+                        extra: Callable[[keras.Model], dict[str, float]] | None = None, split: str = "test"
+                        ) -> dict[str, Any]:
+    """Metrics on the test split (capped by run.max_eval_examples), written to metrics/<task>.json and the MLflow
+    run as ``test_*`` (``test_accuracy``, ``test_loss``, ``test_f1_macro``, ...; ``n_examples`` as it is).
+    ``extra(model)`` adds task-specific values, kept as the task names them. ``split="train"`` names the results
+    ``train_*`` for a task that scores its training data (the book's 7.2 on its ten documents). Returns the
+    named metrics."""
     runtime.seed_everything(ctx.run.seed)
     model = load_model(ctx)
     n = ctx.run.cap_eval(len(data.x_test))
@@ -358,12 +326,10 @@ def evaluate_classifier(ctx: Context, data: ClassifierData,
     _, y_pred = predict_labels(model, x, data.binary)
     metrics: dict[str, Any] = {"loss": float(scores["loss"])}
     metrics.update(classification_metrics(y, y_pred, data.class_names))
-    if extra is not None:
-        metrics.update(extra(model))
+    own = extra(model) if extra is not None else {}  # the task's own values, named by the task
+    metrics.update(own)
     png = confusion_matrix_png(y, y_pred, data.class_names, ctx.eval_dir / "confusion_matrix.png",
-                               f"{ctx.task.id} (n={n}, accuracy {metrics['accuracy']:.3f})")
-    write_json(ctx.metrics_file, metrics)
-    ctx.tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
+                               f"{ctx.task.id} (n={n}, {split} accuracy {metrics['accuracy']:.3f})")
+    named = write_metrics(ctx, metrics, split=split, keep=("n_examples", *own))
     ctx.tracker.log_artifact(png, "plots")
-    ctx.tracker.log_artifact(ctx.metrics_file, "metrics")
-    return metrics
+    return named

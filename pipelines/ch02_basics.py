@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dltm import params as P
-from dltm.evaluation import line_png, scatter_png
+from dltm.evaluation import line_png, scatter_png, write_metrics
 from dltm.io import read_json, write_json, write_text
 from dltm.params import ParamError, require
 from dltm.tasks import Context, Reference, Task
@@ -145,10 +145,8 @@ def evaluate_perceptron(ctx: Context, book: list[float]) -> dict[str, Any]:
     if "first_step" in saved:
         metrics["first_step_matches_book"] = float(saved["first_step"] == [70.0, 100.0, 80.0])
         metrics["collinear_max_abs_error"] = float(np.abs(np.asarray(saved["collinear_ws"]) - TRUE_PRICES).max())
-    write_json(ctx.metrics_file, metrics)
     write_json(ctx.eval_dir / "weights.json", {"ours": ws, "book": book})
-    ctx.tracker.log_metrics(metrics)
-    return metrics
+    return write_metrics(ctx, metrics, keep=metrics)  # checks against the book, no split
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -188,9 +186,7 @@ def evaluate_xor(ctx: Context) -> dict[str, Any]:
         "accuracy": float(np.mean(y == Y_XOR)),
     }
     write_json(ctx.eval_dir / "outputs.json", {"x": X_XOR.tolist(), "h": h.tolist(), "y": y.tolist()})
-    write_json(ctx.metrics_file, metrics)
-    ctx.tracker.log_metrics(metrics)
-    return metrics
+    return write_metrics(ctx, metrics, split="train", keep=["hidden_matches_book"])  # XOR's 4 points
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -238,7 +234,7 @@ def train_backprop(ctx: Context) -> dict[str, Any]:
     write_json(ctx.model_dir / "weights.json", {k: v.tolist() for k, v in p.items()})
     every = max(1, epochs // 200)
     write_text(ctx.train_dir / "history.csv",
-               "epoch,loss\n" + "".join(f"{i + 1},{losses[i]:.6g}\n" for i in range(0, epochs, every)))
+               "epoch,train_loss\n" + "".join(f"{i + 1},{losses[i]:.6g}\n" for i in range(0, epochs, every)))
     png = line_png({"E = 1/2 sum (t - y)^2": (np.arange(1, epochs + 1), losses)}, ctx.train_dir / "loss.png",
                    "backpropagation on XOR", xlabel="epoch", ylabel="loss", logy=True)
     ctx.tracker.log_artifact(png, "plots")
@@ -266,10 +262,8 @@ def evaluate_backprop(ctx: Context) -> dict[str, Any]:
     _, y = forward(p, X_XOR)
     metrics = {"accuracy": float(np.mean((y.ravel() > 0.5) == Y_XOR)), "loss": loss(p, X_XOR, Y_XOR),
                "max_abs_gradient_difference_vs_tensorflow": diff}
-    write_json(ctx.metrics_file, metrics)
     write_json(ctx.eval_dir / "outputs.json", {"y": y.ravel().tolist()})
-    ctx.tracker.log_metrics(metrics)
-    return metrics
+    return write_metrics(ctx, metrics, split="train", keep=["max_abs_gradient_difference_vs_tensorflow"])
 
 
 PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
@@ -281,20 +275,21 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
 }
 
 TASKS = (
-    Task("ch02_xor", "2.1 (lines 222-238)", "XOR with a hand-set hidden layer", None, "accuracy",
+    Task("ch02_xor", "2.1 (lines 222-238)", "XOR with a hand-set hidden layer", None, "train_accuracy",
          train_xor, evaluate_xor, Reference(1.0, "book 2.1: h={(0,0),(1,0),(1,0),(2,1)}, y={0,1,1,0}"),
-         notes="the hidden layer's values equal the book's (hidden_matches_book)"),
+         notes="the hidden layer's values equal the book's (hidden_matches_book)", run_params=()),
     Task("ch02_perceptron_batch", "2.3.2 (lines 378-445)", "perceptron, full-batch gradient descent", None,
          "matches_book", train_perceptron_batch, lambda ctx: evaluate_perceptron(ctx, BOOK_BATCH_RESULT),
          Reference(1.0, "book 2.3.2 prints [149.99854969104385, 50.00249323213941, 99.9987175643975]"),
-         notes="1.0 means the weights equal the book's printed float64 values to every digit"),
+         notes="1.0 means the weights equal the book's printed float64 values to every digit", run_params=()),
     Task("ch02_perceptron_online", "2.3.2 (lines 449-491)", "perceptron, online gradient descent", None,
          "matches_book", train_perceptron_online, lambda ctx: evaluate_perceptron(ctx, BOOK_ONLINE_RESULT),
          Reference(1.0, "book 2.3.2 prints [149.9999854696171, 50.00004609118093, 99.99997795027406]"),
          notes="also checks the first step [70, 100, 80]; collinear_max_abs_error is the book's SGD "
-         "discussion: meals in fixed proportions never reveal the prices"),
+         "discussion: meals in fixed proportions never reveal the prices", run_params=()),
     Task("ch02_backprop", "2.4 (lines 514-572)", "backpropagation in NumPy, checked against TensorFlow", None,
-         "accuracy", train_backprop, evaluate_backprop,
+         "train_accuracy", train_backprop, evaluate_backprop,
          Reference(None, "no number in the book; gradients must equal TensorFlow's autodiff"),
-         notes="max_abs_gradient_difference_vs_tensorflow is the gradient check on the start and final weights"),
+         notes="max_abs_gradient_difference_vs_tensorflow is the gradient check on the start and final weights",
+         run_params=("seed",)),
 )

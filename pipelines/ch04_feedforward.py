@@ -26,7 +26,7 @@ from keras import layers
 
 from dltm import params as P
 from dltm.data import MNIST_CLASSES, mnist_splits
-from dltm.evaluation import line_png
+from dltm.evaluation import line_png, write_metrics
 from dltm.io import write_json
 from dltm.params import ParamError, require
 from dltm.tasks import Context, Reference, Task
@@ -164,7 +164,8 @@ def train_optimizer_comparison(ctx: Context) -> dict[str, Any]:
                                            model_dir=ctx.model_dir / name, curves_dir=ctx.train_dir / name)
             children[name] = child.run_id
         hist = np.genfromtxt(ctx.train_dir / name / "history.csv", delimiter=",", names=True)
-        losses[name] = {"loss": list(np.atleast_1d(hist["loss"])), "val_loss": list(np.atleast_1d(hist["val_loss"]))}
+        losses[name] = {"loss": list(np.atleast_1d(hist["train_loss"])),
+                        "test_loss": list(np.atleast_1d(hist["test_loss"]))}
     # one table and one picture of every optimizer's training loss, for `dvc plots` and the report
     write_history_csv({n: v["loss"] for n, v in losses.items()}, ctx.train_dir / "losses.csv")
     png = line_png({n: (np.arange(1, len(v["loss"]) + 1), v["loss"]) for n, v in losses.items()},
@@ -195,9 +196,7 @@ def evaluate_optimizer_comparison(ctx: Context) -> dict[str, Any]:
     best = max(optimizer_names(ctx), key=lambda k: metrics[f"accuracy_{k}"])
     metrics.update({"best_accuracy": metrics[f"accuracy_{best}"], "n_examples": int(n)})
     write_json(ctx.eval_dir / "best.json", {"best_optimizer": best})
-    write_json(ctx.metrics_file, metrics)
-    ctx.tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-    return metrics
+    return write_metrics(ctx, metrics, keep=["n_examples"])
 
 
 MNIST_NOTE = "test accuracy on the 10,000 MNIST test images"
@@ -217,18 +216,18 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
 }
 
 TASKS = (
-    Task("ch04_mnist_softmax", "4.5 (lines 1860-1905)", "Softmax regression on MNIST", "mnist", "accuracy",
+    Task("ch04_mnist_softmax", "4.5 (lines 1860-1905)", "Softmax regression on MNIST", "mnist", "test_accuracy",
          train_mnist_softmax, evaluate_mnist,
          Reference(0.88, "LeCun et al. 1998: linear classifier (1-layer NN), 12.0% test error"),
          notes=MNIST_NOTE + "; the book's double softmax is fixed (book_from_logits: false)"),
     Task("ch04_mnist_mlp", "4.5 (lines 1907-1931)", "Dense(128)-Dropout(0.5)-Dense(10) on MNIST", "mnist",
-         "accuracy", train_mnist_mlp, evaluate_mnist,
+         "test_accuracy", train_mnist_mlp, evaluate_mnist,
          Reference(0.9659, "book ch. 1 (line 124): MLP 96.59%"),
          notes=MNIST_NOTE),
     Task("ch04_optimizer_comparison", "4.4 (lines 1502-1685), Appendix A", "The ch04_mnist_mlp model under "
-         "seven optimizers", "mnist", "best_accuracy", train_optimizer_comparison, evaluate_optimizer_comparison,
+         "seven optimizers", "mnist", "test_best_accuracy", train_optimizer_comparison, evaluate_optimizer_comparison,
          Reference(None, "the book compares optimizers in prose only"),
          notes=MNIST_NOTE + " of the best optimizer; each optimizer is an MLflow child run",
-         also=("accuracy_sgd", "accuracy_momentum", "accuracy_nesterov", "accuracy_adagrad", "accuracy_rmsprop",
-               "accuracy_adam", "accuracy_nadam")),
+         also=("test_accuracy_sgd", "test_accuracy_momentum", "test_accuracy_nesterov", "test_accuracy_adagrad",
+               "test_accuracy_rmsprop", "test_accuracy_adam", "test_accuracy_nadam")),
 )

@@ -23,7 +23,7 @@ from keras import layers
 from dltm import datasets
 from dltm import params as P
 from dltm.data import HAR_CLASSES, MNIST_CLASSES, load_har, mnist_splits
-from dltm.evaluation import classification_metrics, confusion_matrix_png, line_png
+from dltm.evaluation import classification_metrics, confusion_matrix_png, line_png, write_metrics
 from dltm.io import read_json, write_json
 from dltm.params import ParamError, require
 from dltm.tasks import Context, Reference, Task
@@ -118,10 +118,8 @@ def evaluate_conv_numeric(ctx: Context) -> dict[str, Any]:
     }
     metrics = {k: float(v) for k, v in checks.items()}
     metrics["checks_passed"] = float(np.mean(list(checks.values())))
-    write_json(ctx.metrics_file, metrics)
     write_json(ctx.eval_dir / "outputs.json", o)
-    ctx.tracker.log_metrics(metrics)
-    return metrics
+    return write_metrics(ctx, metrics, keep=metrics)  # checks against the book, no split
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -265,10 +263,8 @@ def evaluate_har_cnn1d(ctx: Context) -> dict[str, Any]:
                                f"{ctx.task.id}: {len(acc)} repeats pooled (mean accuracy {acc.mean():.3f})")
     write_json(ctx.eval_dir / "repeats.json", {"accuracy": accuracies, "seeds": read_json(
         ctx.model_dir / "run.json").get("seeds")})
-    write_json(ctx.metrics_file, metrics)
-    ctx.tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
     ctx.tracker.log_artifact(png, "plots")
-    return metrics
+    return write_metrics(ctx, metrics, keep=["n_examples"])
 
 
 PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
@@ -282,15 +278,15 @@ TASKS = (
     Task("ch05_conv_numeric", "5.1-5.2 (lines 1941-2190)", "convolution and pooling by hand, NumPy beside Keras",
          None, "checks_passed", train_conv_numeric, evaluate_conv_numeric,
          Reference(1.0, "book 5.1: y = 1,2,3,3,3,3,2,1; length formulas; 5x5x3 -> 3x3x2; 224x224x64 -> 112x112x64"),
-         notes="the fraction of the book's worked examples that NumPy and Keras reproduce"),
+         notes="the fraction of the book's worked examples that NumPy and Keras reproduce", run_params=()),
     Task("ch05_mnist_cnn", "5.5 (lines 2381-2466)", "Two conv/pool blocks and Dense(1024) on MNIST", "mnist",
-         "accuracy", train_mnist_cnn, evaluate_mnist_cnn,
+         "test_accuracy", train_mnist_cnn, evaluate_mnist_cnn,
          Reference(0.9922, "keras-io mnist_convnet (99.22%); the issue's target is >= 0.992"),
          notes="test accuracy on the 10,000 MNIST test images; the book's double softmax is fixed"),
     Task("ch05_har_cnn1d", "5.6 (lines 2468-2635)", "1-D CNN on UCI HAR's nine inertial signals", "har",
-         "accuracy", train_har_cnn1d, evaluate_har_cnn1d,
+         "test_accuracy", train_har_cnn1d, evaluate_har_cnn1d,
          Reference(0.905, "Brownlee 2018, same model, mean of 10 repeats: about 90-91%; an SVM on the 561 "
                    "engineered features: 96% (Anguita et al. 2013)"),
          notes="test accuracy over repeated runs (seeds run.seed + i), mean +- std",
-         also=("accuracy_min", "accuracy_max")),
+         also=("test_accuracy_min", "test_accuracy_max")),
 )

@@ -45,13 +45,13 @@ from dltm.embeddings import (
     save_word2vec,
     word_pair_correlations,
 )
-from dltm.evaluation import history_png
+from dltm.evaluation import history_png, write_metrics
 from dltm.io import atomic_path, write_json
 from dltm.params import ParamError, require
 from dltm.runtime import seed_everything, setup
 from dltm.skipgram import make_sampling_table, skipgram_dataset, skipgrams
 from dltm.tasks import Context, Reference, Task
-from dltm.tracking import epoch_logger
+from dltm.tracking import curve_names, epoch_logger
 from dltm.training import NonFiniteLossError, StopOnNonFiniteLoss, model_summary, optimizer, write_history_csv
 
 CORPORA = ("text8", "ptb")
@@ -73,6 +73,8 @@ def save_vectors(ctx: Context, words: list[str], vectors: np.ndarray, skip_unk: 
 
 
 def finish_history(ctx: Context, history: dict[str, list[float]]) -> None:
+    """history.csv and history.png of the training curves, named as everywhere (``loss`` -> ``train_loss``)."""
+    history = curve_names(history)
     write_history_csv(history, ctx.train_dir / "history.csv")
     history_png(history, ctx.train_dir / "history.png", f"{ctx.name}: training loss")
     ctx.tracker.log_artifact(ctx.train_dir / "history.png", "plots")
@@ -131,8 +133,8 @@ def train_word2vec_keras(ctx: Context) -> dict[str, Any]:
                       optimizer=optimizer(require(p, "optimizer", str, where), p.get("learning_rate")))
     epochs = ctx.run.epochs(iterations // log_every)
     start = time.perf_counter()
-    hist = model.fit(ds, epochs=epochs, steps_per_epoch=log_every, verbose=2, shuffle=False,
-                     callbacks=[StopOnNonFiniteLoss(ctx.name, epochs), epoch_logger(ctx.tracker)])
+    hist = model.fit(ds, epochs=epochs, steps_per_epoch=log_every, verbose=0, shuffle=False,
+                     callbacks=[StopOnNonFiniteLoss(ctx.name, epochs), epoch_logger(ctx.tracker, epochs=epochs)])
     seconds = time.perf_counter() - start
     with atomic_path(ctx.model_dir) as tmp:
         tmp.mkdir(parents=True)
@@ -182,7 +184,8 @@ def train_gensim(ctx: Context, sg: int) -> dict[str, Any]:
         def on_epoch_end(self, model):
             total = model.get_latest_training_loss()
             losses.append(total - sum(losses))  # gensim's loss accumulates over the run
-            ctx.tracker.log_metrics({"loss": losses[-1]}, step=len(losses) - 1)
+            ctx.tracker.log_metrics({"train_loss": losses[-1]}, step=len(losses))
+            print(f"epoch {len(losses)}/{epochs}  train_loss {losses[-1]:.4f}", flush=True)
 
     model = Word2Vec(vector_size=require(p, "vector_size", int, where), window=require(p, "window", int, where),
                      min_count=require(p, "min_count", int, where), sg=sg, hs=require(p, "hs", int, where),
@@ -286,8 +289,10 @@ def train_glove(ctx: Context) -> dict[str, Any]:
                                      f"{epochs}, so training stopped and saved nothing (learning_rate too high?)")
         history["loss"].append(total / len(x))
         history["seconds"].append(time.perf_counter() - t0)
-        ctx.tracker.log_metrics({"loss": history["loss"][-1], "epoch_seconds": history["seconds"][-1]}, step=epoch)
-        print(f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} ({history['seconds'][-1]:.1f} s)")
+        ctx.tracker.log_metrics({"train_loss": history["loss"][-1], "epoch_seconds": history["seconds"][-1]},
+                                step=epoch + 1)
+        print(f"epoch {epoch + 1}/{epochs}  train_loss {history['loss'][-1]:.4f}  ({history['seconds'][-1]:.1f} s)",
+              flush=True)
     seconds = time.perf_counter() - start
     ctx.model_dir.mkdir(parents=True, exist_ok=True)
     save_vectors(ctx, c.words[:vocab_size], W.numpy() + W_tilde.numpy())
@@ -332,18 +337,19 @@ def evaluate_embedding(ctx: Context) -> dict[str, Any]:
         near = nearest_neighbours(kv, validation_words(kv, ctx.run.seed), topn=8)
     write_json(ctx.eval_dir / "neighbours.json", near)
     png = projection_png(kv, ctx.eval_dir / "projection.png", f"{ctx.name}: the 150 most frequent words (PCA)")
-    summary = {k: v for k, v in metrics.items() if not k.startswith("analogy_section.")}
-    write_json(ctx.metrics_file, summary)
-    write_json(ctx.eval_dir / "analogy_sections.json",
-               {k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith("analogy_section.")})
-    ctx.tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
+    sections = {k.split(".", 1)[1]: v for k, v in metrics.items() if k.startswith("analogy_section.")}
+    write_json(ctx.eval_dir / "analogy_sections.json", sections)
+    # the analogy questions and word-pair sets are the test sets; the vocabulary and the note are no measurement
+    summary = write_metrics(ctx, {k: v for k, v in metrics.items() if not k.startswith("analogy_section.")},
+                            keep=["vocabulary", "note"])
+    ctx.tracker.log_metrics({f"test_analogy_section.{k}": v for k, v in sections.items()})
     for f in (png, ctx.eval_dir / "neighbours.json", ctx.eval_dir / "analogy_sections.json"):
         ctx.tracker.log_artifact(f, "evaluation")
-    print("\n".join(f"Nearest to {w}: {', '.join(n for n, _ in ns)}" for w, ns in near.items()))
     return summary
 
 
-ALSO = ("analogy_questions", "analogy_semantic", "analogy_syntactic", "wordsim353_spearman", "simlex999_spearman")
+ALSO = ("test_analogy_questions", "test_analogy_semantic", "test_analogy_syntactic", "test_wordsim353_spearman",
+        "test_simlex999_spearman")
 EMBEDDING = {"outputs": "data/embeddings", "variants": CORPORA, "also": ALSO}
 
 _EVAL = ("neighbours", "restrict_vocab")
@@ -362,20 +368,20 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
 
 TASKS = (
     Task("ch06_word2vec_keras", "6.3 (lines 2935-3120)", "Skip-gram with negative sampling in Keras", None,
-         "analogy_accuracy", train_word2vec_keras, evaluate_embedding,
+         "test_analogy_accuracy", train_word2vec_keras, evaluate_embedding,
          Reference(None, "the book prints only nearest neighbours"),
          notes="analogy accuracy over questions-words.txt questions within the 30,000 most frequent words",
          **EMBEDDING),
-    Task("ch06_gensim_skipgram", "6.2.1", "word2vec skip-gram (gensim)", None, "analogy_accuracy",
+    Task("ch06_gensim_skipgram", "6.2.1", "word2vec skip-gram (gensim)", None, "test_analogy_accuracy",
          train_gensim_skipgram, evaluate_embedding,
          Reference(0.293, "gensim PR #176: skip-gram on text8, 640-d, window 10, restrict_vocab 30,000"),
          notes="the reference is for text8; PTB (1M tokens, 10k words) is 17 times smaller", **EMBEDDING),
-    Task("ch06_gensim_cbow", "6.2.2", "word2vec CBOW (gensim)", None, "analogy_accuracy",
+    Task("ch06_gensim_cbow", "6.2.2", "word2vec CBOW (gensim)", None, "test_analogy_accuracy",
          train_gensim_cbow, evaluate_embedding,
          Reference(0.155, "gensim PR #176: CBOW (mean) on text8, 640-d, window 10, restrict_vocab 30,000"),
          notes="the reference is for text8", **EMBEDDING),
     Task("ch06_glove", "6.2 (GloVe)", "GloVe: co-occurrences and weighted least squares in TensorFlow", None,
-         "analogy_accuracy", train_glove, evaluate_embedding,
+         "test_analogy_accuracy", train_glove, evaluate_embedding,
          Reference(0.717, "Pennington et al. 2014, table 2: GloVe 300-d on 6B tokens, 71.7% (upper reference)"),
          notes="trained here on far smaller corpora than the reference", **EMBEDDING),
 )

@@ -27,7 +27,7 @@ from dltm import params as P
 from dltm import runtime
 from dltm.data import IMDB_CLASSES, load_imdb, load_prepared_text
 from dltm.embeddings import embedding_matrix, load_vectors
-from dltm.evaluation import classification_metrics, confusion_matrix_png
+from dltm.evaluation import classification_metrics, confusion_matrix_png, write_metrics
 from dltm.io import read_json, write_json, write_text
 from dltm.params import ParamError, require
 from dltm.tasks import Context, Reference, Task
@@ -81,10 +81,8 @@ def evaluate_tokenizer_demo(ctx: Context) -> dict[str, Any]:
     outputs = {"word_index": t.word_index, "sequences": sequences, "word_counts": t.word_counts,
                "word_docs": t.word_docs}
     write_json(ctx.eval_dir / "outputs.json", outputs)
-    write_json(ctx.metrics_file, metrics)
-    ctx.tracker.log_metrics(metrics)
     ctx.tracker.log_artifact(ctx.eval_dir / "outputs.json", "samples")
-    return metrics
+    return write_metrics(ctx, metrics, keep=metrics)  # checks against the book, no split
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -134,7 +132,7 @@ def evaluate_simple_classifier(ctx: Context) -> dict[str, Any]:
         res = np.asarray(model.predict(padded_docs2, verbose=0)).reshape(-1)
         return {"p_weak_poor_situation": float(res[0]), "p_good_morning_done": float(res[1])}
 
-    return evaluate_classifier(ctx, data, extra=predict_docs2)
+    return evaluate_classifier(ctx, data, extra=predict_docs2, split="train")  # the book scores its 10 documents
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -407,12 +405,9 @@ def evaluate_kim2014(ctx: Context) -> dict[str, Any]:
     pooled = classification_metrics(y_all, pred_all, data.class_names)
     metrics.update({k: v for k, v in pooled.items() if k.startswith(("f1_", "recall_", "macro_"))})
     png = confusion_matrix_png(y_all, pred_all, data.class_names, ctx.eval_dir / "confusion_matrix.png",
-                               f"{ctx.name}: {len(acc)} folds pooled (mean accuracy {acc.mean():.3f})")
-    write_json(ctx.metrics_file, metrics)
-    ctx.tracker.log_metrics({f"test_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+                               f"{ctx.name}: {len(acc)} folds pooled (mean test accuracy {acc.mean():.3f})")
     ctx.tracker.log_artifact(png, "plots")
-    ctx.tracker.log_artifact(ctx.metrics_file, "metrics")
-    return metrics
+    return write_metrics(ctx, metrics, keep=["n_examples", *used])  # each fold's held-out part
 
 
 # 7.3.3 (lines 3641-3830): a trainable random channel beside a frozen GloVe channel (glove.twitter.27B, 25, 50,
@@ -513,37 +508,42 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
     "ch07_cnn1d_imdb": {**_IMDB_CNN, "maxlen": P.POSITIVE_INT},
 }
 
+TEXT_RUN = (*Task.run_params, "text_data")
+"""Chapter 7's MR classifiers also read run.text_data (mr, or your own data)."""
+
 TASKS = (
     Task("ch07_tokenizer_demo", "7.1 (lines 3128-3275)", "Keras 2 Tokenizer on ten documents", None,
          "word_index_matches_book", train_tokenizer_demo, evaluate_tokenizer_demo,
          Reference(1.0, "book 7.1: word_index and texts_to_sequences as printed by Keras 2"),
-         notes="1.0 means our word_index and sequences equal the book's exactly"),
+         notes="1.0 means our word_index and sequences equal the book's exactly", run_params=()),
     Task("ch07_simple_classifier", "7.2 (lines 3277-3414)", "Embedding -> Flatten -> Dense on ten documents",
-         None, "accuracy", train_simple_classifier, evaluate_simple_classifier,
+         None, "train_accuracy", train_simple_classifier, evaluate_simple_classifier,
          Reference(None, "book 7.2 prints no accuracy; its (unseeded) predictions for docs2 are "
                    "0.4786 and 0.5547"),
          notes="accuracy on the ten training documents, as in the book"),
     Task("ch07_kim_cnn", "7.3.1-7.3.2 (lines 3418-3639)", "Kim's CNN, rand variant, on MR (holdout)", "mr",
-         "accuracy", train_kim_cnn, evaluate_on_mr,
+         "test_accuracy", train_kim_cnn, evaluate_on_mr,
          Reference(0.761, "Kim 2014, table 2, CNN-rand on MR (100 filters, 10-fold CV)"),
          notes="the book's code (10 filters, adam, 10 epochs) on the book's holdout (seed-10 permutation, last "
-               "1000 as dev)"),
+               "1000 as dev)", run_params=TEXT_RUN),
     Task("ch07_kim2014", "7.3.1 (lines 3418-3470)", "Kim's CNN with Kim's settings, variants and protocol",
-         "mr", "accuracy", train_kim2014, evaluate_kim2014,
+         "mr", "test_accuracy", train_kim2014, evaluate_kim2014,
          Reference(None, "Kim 2014, table 2, MR (300-d GoogleNews word2vec, 10-fold CV)",
                    by_variant=KIM_TABLE2),
          notes="100 filters, dropout 0.5, max-norm 3, batch 50, Adadelta; 10-fold CV mean ± std (see the MR "
-               "table)", also=("embedding_coverage",), variants=KIM_VARIANTS, variants_are_datasets=False),
+               "table)", also=("embedding_coverage",), variants=KIM_VARIANTS, variants_are_datasets=False,
+         run_params=TEXT_RUN),
     Task("ch07_cnn_glove_2ch", "7.3.3 (lines 3641-3830)", "Kim's CNN, a random and a frozen GloVe channel",
-         "glove_twitter", "accuracy", train_cnn_glove_2ch, evaluate_on_mr,
+         "glove_twitter", "test_accuracy", train_cnn_glove_2ch, evaluate_on_mr,
          Reference(None, "the book prints no number; Kim's multichannel (word2vec) reached 0.811"),
-         notes="the book's holdout; glove.twitter.27B at embed_size dimensions", also=("embedding_coverage",)),
+         notes="the book's holdout; glove.twitter.27B at embed_size dimensions", also=("embedding_coverage",),
+         run_params=TEXT_RUN),
     Task("ch07_cnn1d", "7.3.4 (lines 3832-3923)", "1-D CNN (Keras imdb_cnn) on MR (holdout)", "mr",
-         "accuracy", train_cnn1d, evaluate_on_mr,
+         "test_accuracy", train_cnn1d, evaluate_on_mr,
          Reference(None, "the book prints no number; Keras' imdb_cnn reached ~0.89 on IMDB"),
-         notes="the book's holdout (seed-10 permutation, last 1000 as dev)"),
+         notes="the book's holdout (seed-10 permutation, last 1000 as dev)", run_params=TEXT_RUN),
     Task("ch07_cnn1d_imdb", "7.3.4 (lines 3832-3923)", "1-D CNN (Keras imdb_cnn) on IMDB", "imdb",
-         "accuracy", train_cnn1d_imdb, evaluate_cnn1d_imdb,
+         "test_accuracy", train_cnn1d_imdb, evaluate_cnn1d_imdb,
          Reference(0.864, "keras-io text_classification_from_scratch, 86.4% test accuracy (stretch 0.89, "
                    "Keras imdb_cnn)"),
          notes="the 25,000 IMDB test reviews; Tokenizer fitted on the 25,000 training reviews"),
@@ -557,7 +557,7 @@ TASKS = (
 
 def kim_gap(variant: str, metrics: dict[str, Any], run: dict[str, Any], kim: float) -> str:
     """One sentence on the gap between our number and Kim's, from what the run recorded."""
-    ours = metrics.get("accuracy_mean", metrics.get("accuracy"))
+    ours = metrics.get("test_accuracy_mean", metrics.get("test_accuracy"))
     gap = (ours - kim) * 100
     reasons = []
     epochs = run.get("epochs")
@@ -586,7 +586,7 @@ def mr_table(root: Path) -> list[str]:
         m = read_json(book)
         run = read_json(root / "models" / "ch07_kim_cnn" / "run.json") if (
             root / "models" / "ch07_kim_cnn" / "run.json").is_file() else {}
-        lines.append(f"| rand, the book's code (10 filters, adam) | {m['accuracy']:.4f} | holdout | "
+        lines.append(f"| rand, the book's code (10 filters, adam) | {m['test_accuracy']:.4f} | holdout | "
                      f"{run.get('epochs', '?')} | random | {KIM_TABLE2['rand']:.3f} | "
                      f"{kim_gap('rand', m, {**run, 'protocol': 'holdout'}, KIM_TABLE2['rand'])} |")
     for variant in KIM_VARIANTS:
@@ -596,8 +596,8 @@ def mr_table(root: Path) -> list[str]:
             lines.append(f"| {variant} | not run | | | | {KIM_TABLE2[variant]:.3f} | |")
             continue
         m, run = read_json(mfile), read_json(rfile)
-        ours = (f"{m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f}" if "accuracy_mean" in m
-                else f"{m['accuracy']:.4f}")
+        ours = (f"{m['test_accuracy_mean']:.4f} ± {m['test_accuracy_std']:.4f}" if "test_accuracy_mean" in m
+                else f"{m['test_accuracy']:.4f}")
         emb = "random" if variant == "rand" else f"{m.get('embeddings')} ({m.get('embedding_coverage', 0):.0%})"
         protocol = f"{run.get('folds')}-fold CV" if run.get("protocol") == "cv" else "holdout"
         lines.append(f"| {variant} | {ours} | {protocol} | {run.get('epochs')} | {emb} | "

@@ -34,12 +34,12 @@ from keras import layers, ops
 from dltm import params as P
 from dltm import runtime
 from dltm.cli import MissingOutputError, UserError
-from dltm.evaluation import history_png
+from dltm.evaluation import history_png, write_metrics
 from dltm.io import atomic_path, read_json, write_json, write_text
 from dltm.params import ParamError, require
 from dltm.rnn import summed_over_steps_crossentropy
 from dltm.tasks import Context, Reference, Task
-from dltm.tracking import Tracker, epoch_logger
+from dltm.tracking import Tracker, curve_names, epoch_logger
 from dltm.training import (
     MODEL_FILE,
     StopOnNonFiniteLoss,
@@ -107,15 +107,19 @@ def fit_and_save(ctx: Context, model: keras.Model, train_ds, epochs: int, callba
     """``model.fit`` without Keras validation (the callbacks add their own), then models/<task>/ in one rename
     with ``files`` ({name: JSON-able object}) beside the model. ``n_train`` counts ``unit``s per epoch."""
     summary = model_summary(model)
-    print(summary)
+    print(f"{ctx.name}: {model.count_params():,} parameters, {n_train} training {unit} per epoch, {epochs} epochs "
+          f"(model summary: {ctx.model_dir / 'summary.txt'})", flush=True)
     start = time.perf_counter()
-    hist = model.fit(train_ds, epochs=epochs, verbose=2, shuffle=False,
-                     callbacks=[StopOnNonFiniteLoss(ctx.name, epochs), *callbacks, epoch_logger(ctx.tracker)])
+    # the callbacks' val_* are measured on the language model's own validation split (PTB's valid)
+    hist = model.fit(train_ds, epochs=epochs, verbose=0, shuffle=False,
+                     callbacks=[StopOnNonFiniteLoss(ctx.name, epochs), *callbacks,
+                                epoch_logger(ctx.tracker, "val", epochs)])
     seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in vs] for k, vs in hist.history.items() if k != "learning_rate"}
+    history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items() if k != "learning_rate"},
+                          "val")
     if "learning_rate" in hist.history:
         history["learning_rate"] = [float(v) for v in hist.history["learning_rate"]]
-    epochs_run = len(history["loss"])
+    epochs_run = len(history["train_loss"])
     with atomic_path(ctx.model_dir) as tmp:
         tmp.mkdir(parents=True)
         model.save(tmp / MODEL_FILE)
@@ -404,11 +408,9 @@ def evaluate_char_rnn(ctx: Context) -> dict[str, Any]:
             text = sample(model, chars, seed_text, s["sample_chars"], t, ctx.run.seed + k, seq_length)
             lines += [f"temperature {t}, seed {ctx.run.seed + k}:", f"{seed_text}|{text}", ""]
     write_text(ctx.eval_dir / "samples.txt", "\n".join(lines))
-    write_json(ctx.metrics_file, metrics)
-    ctx.tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
     ctx.tracker.log_artifact(ctx.eval_dir / "samples.txt", "samples")
-    ctx.tracker.log_artifact(ctx.metrics_file, "metrics")
-    return metrics
+    # measured on the held-out tail of the corpus
+    return write_metrics(ctx, metrics, keep=["uniform_bits_per_character", "vocab_size"])
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -652,7 +654,7 @@ def evaluate_ptb_lm(ctx: Context) -> dict[str, Any]:
     _, ids = ptb_data(ctx.root, s["vocab_size"])
     model = load_model(ctx)
     metrics: dict[str, Any] = {}
-    for name, split in (("valid", "valid"), ("test", "test")):
+    for name, split in (("val", "valid"), ("test", "test")):
         ds = ptb_split(ids[split], s, ctx.run.cap_eval, ctx.task.id, split)
         ce = lm_cross_entropy(model, ds)
         metrics[f"{name}_perplexity"] = math.exp(min(ce, 700.0))
@@ -662,13 +664,10 @@ def evaluate_ptb_lm(ctx: Context) -> dict[str, Any]:
     # the final figures and the per-epoch curves of training, side by side for `dvc plots`
     rows = ["split,perplexity,cross_entropy,words"] + [
         f"{name},{metrics[f'{name}_perplexity']:.4f},{metrics[f'{name}_cross_entropy']:.6f},{metrics[f'{name}_words']}"
-        for name in ("valid", "test")]
+        for name in ("val", "test")]
     write_text(ctx.eval_dir / "perplexity.csv", "\n".join(rows) + "\n")
-    write_json(ctx.metrics_file, metrics)
-    ctx.tracker.log_metrics({f"test_{k}" if not k.startswith("test_") else k: v for k, v in metrics.items()})
-    ctx.tracker.log_artifact(ctx.metrics_file, "metrics")
     ctx.tracker.log_artifact(ctx.eval_dir / "perplexity.csv", "plots")
-    return metrics
+    return write_metrics(ctx, metrics, keep=["vocab_size"])  # val_* (PTB's valid split) and test_*
 
 
 PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
@@ -686,15 +685,15 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
 
 TASKS = (
     Task("ch08_char_rnn", "8.2.3 (lines 4169-4260)", "min-char-rnn in Keras: Dense(500) -> SimpleRNN(500, relu) "
-         "-> softmax over characters", "charlm", "bits_per_character", train_char_rnn, evaluate_char_rnn,
+         "-> softmax over characters", "charlm", "test_bits_per_character", train_char_rnn, evaluate_char_rnn,
          Reference(None, "the book prints no number (its corpus is unpublished); for scale, char-rnn LSTMs reach "
                    "about 1.5-2 bits per character on held-out tinyshakespeare"),
          notes="held-out last test_fraction of tinyshakespeare; lower is better; samples in plots/<task>/eval",
-         also=("accuracy", "uniform_bits_per_character")),
+         also=("test_accuracy", "uniform_bits_per_character")),
     Task("ch08_ptb_lm", "8.5 (lines 4469-4586)", "Two-layer LSTM word language model on PTB", "ptb",
          "test_perplexity", train_ptb_lm, evaluate_ptb_lm,
          Reference(114.5, "Zaremba et al. 2014, table 1: non-regularised LSTM 114.5 test perplexity; medium "
                    "(650 units, dropout 0.5) 82.7; large 78.4"),
          notes="perplexity = exp(mean cross-entropy) on PTB test; lower is better",
-         also=("valid_perplexity",)),
+         also=("val_perplexity",)),
 )

@@ -32,7 +32,8 @@ import numpy as np
 from keras import layers
 
 from dltm import params as P
-from dltm.io import read_json, write_json, write_text
+from dltm.evaluation import write_metrics
+from dltm.io import read_json, write_text
 from dltm.params import ParamError, require
 from dltm.rnn import PEEPHOLES, MeanOverTime, MinimalRNNCell, PeepholeLSTMCell
 from dltm.tasks import Context, Reference, Task
@@ -243,11 +244,9 @@ def evaluate_rnn_comparison(ctx: Context) -> dict[str, Any]:
                                                      / metrics[f"{plain}_examples_per_second"])
     metrics["n_examples"] = int(n)
     write_text(ctx.eval_dir / "comparison.csv", csv_text(rows))
-    write_json(ctx.metrics_file, metrics)
-    ctx.tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()})
     ctx.tracker.log_artifact(ctx.eval_dir / "comparison.csv", "plots")
-    ctx.tracker.log_artifact(ctx.metrics_file, "metrics")
-    return metrics
+    # accuracies are on the test split (test_lstm_accuracy_mean ...); speeds and counts are kept as they are
+    return write_metrics(ctx, metrics, keep=[k for k in metrics if "_accuracy_" not in k])
 
 
 _LSTM = ("vocab_size", "hidden_size", "dropout", "masking", "optimizer", "learning_rate", "epochs", "batch_size")
@@ -261,24 +260,25 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
 
 TASKS = (
     Task("ch09_lstm_sentiment", "9.2 (lines 4652-4717)", "Embedding -> LSTM -> mean over time -> Dense on MR",
-         "mr", "accuracy", train_lstm_sentiment, evaluate_on_mr,
+         "mr", "test_accuracy", train_lstm_sentiment, evaluate_on_mr,
          Reference(None, "the book prints no number; for scale, chapter 7's CNN-rand on MR: 0.761 (Kim 2014)"),
          notes="the book's holdout (seed-10 permutation, last 1000 as dev)"),
     Task("ch09_custom_cell", "9.3 (lines 4719-4838)", "The book's MinimalRNNCell in keras.layers.RNN, 9.2's model "
-         "on MR", "mr", "accuracy", train_custom_cell, evaluate_custom_cell,
+         "on MR", "mr", "test_accuracy", train_custom_cell, evaluate_custom_cell,
          Reference(None, "the book only builds the cell (RNN(MinimalRNNCell(32)) on 5 features: 1,312 "
                    "parameters, checked as book_demo_params)"),
          notes="the book's holdout; the cell is linear (no activation), as the book's",
          also=("book_demo_params",)),
     Task("ch09_peephole_sentiment", "9.4 (lines 4840-4917)", "Bidirectional peephole LSTM (the book's cell) on MR",
-         "mr", "accuracy", train_peephole_sentiment, evaluate_on_mr,
+         "mr", "test_accuracy", train_peephole_sentiment, evaluate_on_mr,
          Reference(None, "the book: lower than the plain LSTM of 9.2, no number given"),
          notes="the book's holdout; peephole: full (the book's matrix) or diagonal (Gers-Schmidhuber)"),
     Task("ch09_rnn_comparison", "9.2-9.4 (lines 4652-4917), 7.3", "LSTM, GRU, BiLSTM, peephole BiLSTM and the "
-         "chapter-7 CNNs on the same MR split, several seeds", "mr", "lstm_accuracy",
+         "chapter-7 CNNs on the same MR split, several seeds", "mr", "test_lstm_accuracy",
          train_rnn_comparison, evaluate_rnn_comparison,
          Reference(None, "the book claims the peephole model scores lower (no numbers); Kim 2014 CNN-rand 0.761"),
          notes="dev accuracy mean ± std over the seeds; speeds in plots/<task>/eval/comparison.csv",
-         also=("gru_accuracy", "bilstm_accuracy", "peephole_accuracy", "kim_cnn_accuracy", "cnn1d_accuracy",
+         also=("test_gru_accuracy", "test_bilstm_accuracy", "test_peephole_accuracy", "test_kim_cnn_accuracy",
+               "test_cnn1d_accuracy",
                "peephole_speed_vs_bilstm")),
 )

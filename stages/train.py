@@ -11,16 +11,16 @@ carries the run's ``training_run_id`` so that ``evaluate`` can refuse a folder t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from dltm import cli, datasets, runtime, tasks
 from dltm import params as P
 from dltm.io import write_json
-from dltm.tracking import Tracker, tracking_uri
+from dltm.tracking import Tracker, param_text, tracking_uri
 
 
 def datasets_info_files(prepared: str) -> dict[str, str]:
@@ -74,7 +74,68 @@ def task_from_argv(argv: list[str] | None, doc: str) -> tuple[tasks.Task, P.RunS
 
 
 def run_name(task: tasks.Task, variant: str | None) -> str:
+    """The name of the task's outputs (``models/<name>``, ``metrics/<name>.json``): the task id and variant."""
     return f"{task.id}-{variant}" if variant else task.id
+
+
+def committed_params() -> dict:
+    """params.yaml as the current commit holds it ({} outside git or before the first commit)."""
+    import subprocess
+
+    try:
+        text = subprocess.run(["git", "show", "HEAD:params.yaml"], capture_output=True, text=True,
+                              check=True).stdout
+        from ruamel.yaml import YAML
+
+        return YAML(typ="safe").load(text) or {}
+    except Exception:
+        return {}
+
+
+def run_label(task: tasks.Task, variant: str | None, run: P.RunSettings, task_params: dict,
+              committed: dict | None = None) -> str:
+    """The MLflow run name, so that repeats of a task tell apart in the runs table, the compare view and chart
+    legends: the outputs' name, then the DVC experiment (``dvc exp run``) and the params that differ from the
+    committed params.yaml (those the task reads), else the commit:
+    ``ch07_kim_cnn · exp-3f2a1 · filter_nums=100, seed=2`` or ``ch07_kim_cnn · 5bd4546``."""
+    committed = committed_params() if committed is None else committed
+    base = committed.get(task.id) or {}
+    base_run = committed.get("run") or {}
+    changed = [f"{k}={param_text(v)}" for k, v in task_params.items() if k in base and base[k] != v]
+    changed += [f"{k}={param_text(getattr(run, k))}" for k in task.run_params
+                if k in base_run and base_run[k] != getattr(run, k)]
+    parts = [run_name(task, variant)]
+    if os.environ.get("DVC_EXP_NAME"):
+        parts.append(os.environ["DVC_EXP_NAME"])
+    if changed:
+        parts.append(", ".join(changed[:4]) + (f" (+{len(changed) - 4})" if len(changed) > 4 else ""))
+    if len(parts) == 1:
+        parts.append(runtime.git_info()["commit"][:7])
+    return " · ".join(parts)
+
+
+def log_inputs(tracker: Tracker, task: tasks.Task, run: P.RunSettings, variant: str | None) -> None:
+    """The datasets the run reads, as MLflow dataset inputs: registry id, sha256 digest, canonical URL."""
+    dataset = task.dataset_of(variant)
+    if dataset == "mr" and run.text_data == "custom":
+        for name, sha in datasets_info_files("custom").items():
+            tracker.log_dataset(f"custom/{name}", sha, name)
+        return
+    if not dataset:
+        return
+    entry = datasets.get(dataset)
+    sums = datasets.checksums(dataset)
+    digest = sums[next(iter(sums))] if len(sums) == 1 else hashlib.sha256(
+        "".join(f"{k}:{v}" for k, v in sorted(sums.items())).encode()).hexdigest()  # one digest for the files
+    tracker.log_dataset(dataset, digest, entry.sources[0].url if entry.sources else None)
+
+
+def chapter_description(task: tasks.Task) -> str:
+    """The chapter module's first docstring line: the chapter's title and its lines in the book."""
+    import importlib
+
+    doc = importlib.import_module(task.chapter).__doc__ or task.chapter
+    return doc.strip().splitlines()[0]
 
 
 def main(argv: list[str] | None = None, stage: str = "train") -> int:
@@ -82,12 +143,15 @@ def main(argv: list[str] | None = None, stage: str = "train") -> int:
     import uuid
 
     from dltm.io import staged
-    from dltm.training import RUN_FILE, TRAINING_RUN_KEY, stamp_training_run
+    from dltm.runs import RUN_FILE, TRAINING_RUN_KEY, stamp_training_run
 
     task, run, task_params, variant = task_from_argv(argv, __doc__)
     tags = provenance_tags(task, run, stage, variant)
-    with Tracker(task.experiment, run_name(task, variant), tags=tags) as tracker:
-        tracker.log_params({"run": asdict(run), task.id: task_params})
+    with Tracker(task.experiment, run_label(task, variant, run, task_params), tags=tags,
+                 description=chapter_description(task), system_metrics=True) as tracker:
+        # what the task reads, as params.yaml writes it: its section and the run settings it uses
+        tracker.log_params({"run": {k: getattr(run, k) for k in task.run_params}, task.id: task_params})
+        log_inputs(tracker, task, run, variant)
         final = tasks.Context(task, task_params, run, tracker, variant=variant)
         training_run_id = uuid.uuid4().hex
         # models/<task>/ and plots/<task>/train/ are written aside and each moved into place whole at the end:

@@ -24,10 +24,10 @@ def test_functional_api_snippet_of_3_2_shapes():
 
 def test_breakfast_keras_learns_the_prices(tmp_path, monkeypatch):
     m = run_task(tmp_path, monkeypatch, "ch03_breakfast_keras")
-    assert abs(m["prediction"] - 300) < 5, m
+    assert abs(m["test_prediction"] - 300) < 5, m
     assert abs(m["weight_side_dish"] - 150) < 2 and abs(m["weight_bun"] - 50) < 2 and abs(m["weight_drink"] - 100) < 2
     saved = json.loads((tmp_path / "plots" / "ch03_breakfast_keras" / "eval" / "weights.json").read_text())
-    assert saved["prediction"] == pytest.approx(m["prediction"])
+    assert saved["prediction"] == pytest.approx(m["test_prediction"])
 
 
 @pytest.fixture
@@ -42,8 +42,8 @@ def tables(tmp_path):
 
 def test_ionosphere_and_iris_mlps_on_synthetic_tables(tables, monkeypatch):
     m = run_task(tables, monkeypatch, "ch03_ionosphere_mlp", {"run.max_epochs": 30})
-    assert m["n_examples"] == 30 and {"precision_g", "recall_b"} <= set(m)  # 33% of 90
-    assert m["accuracy"] > 0.7  # two well separated classes
+    assert m["n_examples"] == 30 and {"test_precision_g", "test_recall_b"} <= set(m)  # 33% of 90
+    assert m["test_accuracy"] > 0.7  # two well separated classes
     m = run_task(tables, monkeypatch, "ch03_iris_mlp", FAST)
     assert m["n_examples"] == 20 and m["flower_class"] in (0.0, 1.0, 2.0) and 0 < m["flower_probability"] <= 1
     flower = json.loads((tables / "plots" / "ch03_iris_mlp" / "eval" / "flower.json").read_text())
@@ -54,10 +54,10 @@ def test_ionosphere_and_iris_mlps_on_synthetic_tables(tables, monkeypatch):
 def test_boston_compares_six_models_and_draws_both_pictures(tables, monkeypatch):
     m = run_task(tables, monkeypatch, "ch03_boston_regression",
                  FAST | {"ch03_boston_regression.svr_grid": {"C": [1, 10], "gamma": [0.1], "epsilon": [0.1]}})
-    assert set(m) == {"mse_nn", "mse_svr", "mse_lr", "mse_nn_scaled", "mse_svr_scaled", "mse_lr_scaled",
-                      "n_examples"}
-    assert m["mse_lr"] == pytest.approx(m["mse_lr_scaled"], rel=1e-3)  # scaling cannot change least squares
-    assert m["mse_lr"] < 1.0  # the synthetic target is linear plus N(0, 0.5) noise
+    assert set(m) == {"test_mse_nn", "test_mse_svr", "test_mse_lr", "test_mse_nn_scaled", "test_mse_svr_scaled",
+                      "test_mse_lr_scaled", "n_examples"}
+    assert m["test_mse_lr"] == pytest.approx(m["test_mse_lr_scaled"], rel=1e-3)  # scaling cannot change least squares
+    assert m["test_mse_lr"] < 1.0  # the synthetic target is linear plus N(0, 0.5) noise
     for png in ("predicted_vs_actual.png", "predicted_vs_actual_scaled.png"):
         assert (tables / "plots" / "ch03_boston_regression" / "eval" / png).read_bytes()[:4] == b"\x89PNG"
     assert (tables / "models" / "ch03_boston_regression" / "nn_scaled" / "model.keras").is_file()

@@ -65,13 +65,13 @@ def test_mnist_cnn_and_har_repeats_on_real_format_files(tmp_path, monkeypatch):
 
     synthetic_mnist(tmp_path / "data" / "raw" / "mnist", n_train=100, n_test=50)
     m = run_task(tmp_path, monkeypatch, "ch05_mnist_cnn", {"run.max_epochs": 1})
-    assert m["n_examples"] == 50 and 0 <= m["accuracy"] <= 1
+    assert m["n_examples"] == 50 and 0 <= m["test_accuracy"] <= 1
     synthetic_har(tmp_path / "data" / "raw" / "har", n_train=90, n_test=30)
     m = run_task(tmp_path, monkeypatch, "ch05_har_cnn1d", {"run.max_epochs": 3, "ch05_har_cnn1d.repeats": 3})
-    assert m["accuracy_n"] == 3 and m["n_examples"] == 30
-    assert m["accuracy_min"] <= m["accuracy_mean"] <= m["accuracy_max"] and m["accuracy_std"] >= 0
+    assert m["test_accuracy_n"] == 3 and m["n_examples"] == 30
+    assert m["test_accuracy_min"] <= m["test_accuracy_mean"] <= m["test_accuracy_max"] and m["test_accuracy_std"] >= 0
     repeats = json.loads((tmp_path / "plots" / "ch05_har_cnn1d" / "eval" / "repeats.json").read_text())
-    assert repeats["seeds"] == [1, 2, 3] and np.mean(repeats["accuracy"]) == m["accuracy_mean"]
+    assert repeats["seeds"] == [1, 2, 3] and np.mean(repeats["accuracy"]) == m["test_accuracy_mean"]
     assert len({round(a, 6) for a in repeats["accuracy"]}) >= 1
     run = json.loads((tmp_path / "models" / "ch05_har_cnn1d" / "run.json").read_text())
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")

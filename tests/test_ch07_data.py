@@ -33,7 +33,7 @@ def test_imdb_reader_and_prepared_splits(imdb):
 
 def test_cnn1d_on_imdb_then_predict_from_the_command_line(imdb, monkeypatch, capsys):
     m = run_task(imdb, monkeypatch, "ch07_cnn1d_imdb", SMALL_CNN)
-    assert m["n_examples"] == 200 and m["accuracy"] > 0.8  # the synthetic classes differ by their words
+    assert m["n_examples"] == 200 and m["test_accuracy"] > 0.8  # the synthetic classes differ by their words
     capsys.readouterr()  # the training log
     assert predict.main(["ch07_cnn1d_imdb", "superb brilliant charming delightful film",
                          "awful boring tedious mess"]) == 0

@@ -82,8 +82,8 @@ def test_kim2014_cross_validation_with_child_runs(mr, monkeypatch):
     import mlflow
 
     m = run_task(mr, monkeypatch, "ch07_kim2014", TINY_KIM, variant="multichannel")
-    assert m["accuracy_n"] == 3 and len(m["fold_accuracies"]) == 3 and m["n_examples"] == 120
-    assert m["accuracy_mean"] == pytest.approx(np.mean(m["fold_accuracies"]), abs=1e-4)
+    assert m["test_accuracy_n"] == 3 and len(m["test_fold_accuracies"]) == 3 and m["n_examples"] == 120
+    assert m["test_accuracy_mean"] == pytest.approx(np.mean(m["test_fold_accuracies"]), abs=1e-4)
     assert 0.6 < m["embedding_coverage"] < 1.0 and m["embedding_dim"] == 8  # FILLER[-3:] have no vector
     run = json.loads((mr / "models" / "ch07_kim2014-multichannel" / "run.json").read_text())
     assert run["protocol"] == "cv" and run["folds"] == 3 and set(run["child_runs"]) == {"fold_0", "fold_1", "fold_2"}
@@ -95,13 +95,14 @@ def test_kim2014_cross_validation_with_child_runs(mr, monkeypatch):
     assert not fold.get_layer("embed_static").trainable and fold.get_layer("embed").trainable
     client = mlflow.MlflowClient()
     parent = client.get_run(run["mlflow_run_id"])
-    assert parent.data.metrics["test_accuracy_mean"] == pytest.approx(m["accuracy_mean"])
+    assert parent.data.metrics["test_accuracy_mean"] == pytest.approx(m["test_accuracy_mean"])
     for name, run_id in run["child_runs"].items():
         child = client.get_run(run_id)
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id and child.data.tags["fold"] == name[-1]
-        assert "test_accuracy" in child.data.metrics and "val_accuracy" in child.data.metrics
+        assert "test_accuracy" in child.data.metrics and "train_accuracy" in child.data.metrics
     lines = "\n".join(mr_table(mr))
-    assert "| multichannel | " + f"{m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f} | 3-fold CV | 3 |" in lines
+    ours = f"{m['test_accuracy_mean']:.4f} ± {m['test_accuracy_std']:.4f}"
+    assert f"| multichannel | {ours} | 3-fold CV | 3 |" in lines
     assert "fake-ptb" in lines and "3 epochs against Kim's 25" in lines and "| rand | not run |" in lines
 
 
@@ -187,7 +188,8 @@ def test_any_ch07_classifier_trains_on_your_own_data(tmp_path, monkeypatch, caps
     m = run_task(tmp_path, monkeypatch, "ch07_cnn1d", {"run.text_data": "custom", "ch07_cnn1d.filters": 16,
                                                        "ch07_cnn1d.hidden_dims": 16, "ch07_cnn1d.epochs": 8,
                                                        "ch07_cnn1d.vocab_size": 100})
-    assert m["n_examples"] == 30 and {"f1_food", "f1_sport", "f1_weather"} <= set(m) and m["accuracy"] > 0.8
+    assert m["n_examples"] == 30 and {"test_f1_food", "test_f1_sport", "test_f1_weather"} <= set(m)
+    assert m["test_accuracy"] > 0.8
     model = keras.models.load_model(tmp_path / "models" / "ch07_cnn1d" / "model.keras")
     assert model.output_shape == (None, 3)
     capsys.readouterr()

@@ -105,9 +105,9 @@ def test_char_rnn_end_to_end_then_generate(tmp_path, monkeypatch, capsys):
     write_text_corpus(tmp_path)
     m = run_task(tmp_path, monkeypatch, "ch08_char_rnn", SMALL_CHAR)
     assert m["vocab_size"] == 14 and m["uniform_bits_per_character"] == pytest.approx(math.log2(14))
-    assert m["bits_per_character"] < 1.0 < math.log2(14)  # far below a uniform guess: the text repeats
-    assert m["bits_per_character"] == pytest.approx(m["cross_entropy"] / math.log(2))
-    assert m["accuracy"] > 0.5
+    assert m["test_bits_per_character"] < 1.0 < math.log2(14)  # far below a uniform guess: the text repeats
+    assert m["test_bits_per_character"] == pytest.approx(m["test_cross_entropy"] / math.log(2))
+    assert m["test_accuracy"] > 0.5
     samples = (tmp_path / "plots" / "ch08_char_rnn" / "eval" / "samples.txt").read_text()
     assert "temperature 0.8" in samples and "The book's check" in samples
     assert "epoch 2" in (tmp_path / "plots" / "ch08_char_rnn" / "train" / "samples.txt").read_text()
@@ -227,7 +227,7 @@ def test_ptb_lm_end_to_end(ptb, monkeypatch, extra):
     m = run_task(ptb, monkeypatch, "ch08_ptb_lm", {**SMALL_PTB, **extra})
     vocab = m["vocab_size"]
     assert vocab == 18 + 15 + 3  # the synthetic corpus: topic words, filler, <unk>, N and <eos>
-    for split in ("valid", "test"):
+    for split in ("val", "test"):
         assert math.isfinite(m[f"{split}_perplexity"]) and 1 < m[f"{split}_perplexity"] < vocab
         assert m[f"{split}_perplexity"] == pytest.approx(math.exp(m[f"{split}_cross_entropy"]))
     assert m["test_words"] == 80 // 8 * 8 * 5
@@ -235,7 +235,7 @@ def test_ptb_lm_end_to_end(ptb, monkeypatch, extra):
     assert table[0] == "split,perplexity,cross_entropy,words" and table[2].startswith(
         f"test,{m['test_perplexity']:.4f},")
     history = (ptb / "plots" / "ch08_ptb_lm" / "train" / "history.csv").read_text().splitlines()
-    assert {"val_perplexity", "test_perplexity", "perplexity"} <= set(history[0].split(",")) and len(history) == 3
+    assert {"val_perplexity", "test_perplexity", "train_perplexity"} <= set(history[0].split(",")) and len(history) == 3
     if extra:  # lr 1 for epoch 1 (lr_decay_after 1), then halved
         lr = [float(r.split(",")[history[0].split(",").index("learning_rate")]) for r in history[1:]]
         assert lr == pytest.approx([1.0, 0.5])

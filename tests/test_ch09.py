@@ -64,7 +64,7 @@ def test_models_follow_the_book():
 
 def test_lstm_sentiment_end_to_end_and_predict(mr, monkeypatch, capsys):
     m = run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", epochs=6))
-    assert m["n_examples"] == 60 and m["accuracy"] > 0.75  # the synthetic classes differ by their words
+    assert m["n_examples"] == 60 and m["test_accuracy"] > 0.75  # the synthetic classes differ by their words
     capsys.readouterr()
     assert predict.main(["ch09_lstm_sentiment", "superb brilliant charming film", "awful boring tedious mess"]) == 0
     labels = [line.split("\t")[0] for line in capsys.readouterr().out.strip().splitlines()]
@@ -73,12 +73,12 @@ def test_lstm_sentiment_end_to_end_and_predict(mr, monkeypatch, capsys):
 
 def test_masked_lstm_sentiment_trains(mr, monkeypatch):
     m = run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", masking=True, epochs=6))
-    assert m["accuracy"] > 0.75
+    assert m["test_accuracy"] > 0.75
 
 
 def test_custom_cell_end_to_end(mr, monkeypatch):
     m = run_task(mr, monkeypatch, "ch09_custom_cell", small("ch09_custom_cell"))
-    assert m["book_demo_params"] == 1312 and 0.0 <= m["accuracy"] <= 1.0
+    assert m["book_demo_params"] == 1312 and 0.0 <= m["test_accuracy"] <= 1.0
     model = keras.models.load_model(mr / "models" / "ch09_custom_cell" / "model.keras")
     cell = model.get_layer("minimal_rnn").cell
     assert type(cell).__name__ == "MinimalRNNCell" and cell.unused_bias
@@ -89,7 +89,7 @@ def test_custom_cell_end_to_end(mr, monkeypatch):
 def test_peephole_sentiment_end_to_end(mr, monkeypatch, peephole):
     m = run_task(mr, monkeypatch, "ch09_peephole_sentiment", small("ch09_peephole_sentiment", peephole=peephole,
                                                                    epochs=6))
-    assert m["accuracy"] > 0.75
+    assert m["test_accuracy"] > 0.75
     model = keras.models.load_model(mr / "models" / "ch09_peephole_sentiment" / "model.keras")
     assert model.get_layer("peephole_bilstm").backward_layer.cell.peephole == peephole
 
@@ -99,14 +99,14 @@ def test_rnn_comparison_end_to_end(mr, monkeypatch):
             "ch09_rnn_comparison.seeds": [1, 2]}
     m = run_task(mr, monkeypatch, "ch09_rnn_comparison", over)
     for model in ("lstm", "peephole", "kim_cnn"):
-        assert 0 <= m[f"{model}_accuracy_mean"] <= 1 and m[f"{model}_accuracy_n"] == 2
+        assert 0 <= m[f"test_{model}_accuracy_mean"] <= 1 and m[f"test_{model}_accuracy_n"] == 2
         assert m[f"{model}_accuracy_std"] >= 0 and m[f"{model}_seconds_per_epoch"] > 0
     assert m["peephole_speed_vs_lstm"] > 0 and "peephole_speed_vs_bilstm" not in m
     rows = list(csv.DictReader(open(mr / "plots" / "ch09_rnn_comparison" / "eval" / "comparison.csv")))
     assert [(r["model"], r["seed"]) for r in rows] == [(mm, s) for mm in ("lstm", "peephole", "kim_cnn")
                                                        for s in ("1", "2")]
     accs = [float(r["accuracy"]) for r in rows if r["model"] == "lstm"]
-    assert m["lstm_accuracy_mean"] == pytest.approx(np.mean(accs))
+    assert m["test_lstm_accuracy_mean"] == pytest.approx(np.mean(accs))
     timing = (mr / "plots" / "ch09_rnn_comparison" / "train" / "timing.csv").read_text().splitlines()
     assert timing[0] == "model,seed,params,epochs,train_seconds,seconds_per_epoch,examples_per_second"
     assert len(timing) == 7
@@ -148,7 +148,7 @@ def test_masked_lstm_on_texts_outside_the_vocabulary_writes_finite_metrics(mr, m
     assert (prepared.x == 0).all(axis=1).sum() >= 10  # vocab_size 3 keeps two words: many texts are all padding
     m = run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", masking=True, epochs=2,
                                                                 vocab_size=3))
-    assert np.isfinite(m["loss"]) and 0.0 <= m["accuracy"] <= 1.0
+    assert np.isfinite(m["test_loss"]) and 0.0 <= m["test_accuracy"] <= 1.0
     history = (mr / "plots" / "ch09_lstm_sentiment" / "train" / "history.csv").read_text()
     assert "nan" not in history.lower()
 

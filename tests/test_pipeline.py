@@ -42,9 +42,10 @@ pytestmark = pytest.mark.slow
 TASKS = list(all_tasks())
 REAL = ("mr", "ionosphere", "iris", "housing", "imdb", "ptb", "analogies", "charlm")
 """The datasets the mirror holds whole; the end-to-end run reads them when the mirror is present."""
-EXPECT = ({"epochs": 1, "mr_dev": 1000, "folds": 10, "mr_examples": 10662} if MIRROR is not None else
+EXPECT = ({"epochs": 1, "mr_dev": 1000, "folds": 10, "mr_examples": 10 * 1000} if MIRROR is not None else
           {"epochs": 2, "mr_dev": 60, "folds": 5, "mr_examples": 300})
-"""What the run gives: the quick-check caps on the real data, or the tiny settings on synthetic data."""
+"""What the run gives: the quick-check caps on the real data (each of MR's 10 folds scored on its first 1000
+sentences: run.max_eval_examples), or the tiny settings on synthetic data."""
 CH07 = [t for t in TASKS if t.startswith("ch07_")]
 SKIP = ("dvc.lock", "metrics/", "reports/", "plots/", "mlflow.db", "models/", "data/")
 
@@ -158,7 +159,7 @@ def test_pipeline_writes_every_output(synthetic):
         if task == "ch07_kim2014":  # Kim's four variants, each cross-validated (prepare.mr.cv_folds)
             for variant in ("rand", "static", "non-static", "multichannel"):
                 m = json.loads((ws / "metrics" / f"{task}-{variant}.json").read_text())
-                assert m["accuracy_n"] == EXPECT["folds"] and m["n_examples"] == EXPECT["mr_examples"], variant
+                assert m["test_accuracy_n"] == EXPECT["folds"] and m["n_examples"] == EXPECT["mr_examples"], variant
                 last = EXPECT["folds"] - 1
                 assert (ws / "models" / f"{task}-{variant}" / f"fold_{last}" / "model.keras").is_file()
             continue
@@ -166,8 +167,8 @@ def test_pipeline_writes_every_output(synthetic):
         assert (ws / "models" / task / "run.json").is_file(), task
     assert json.loads((ws / "metrics" / "ch07_tokenizer_demo.json").read_text())["word_index_matches_book"] == 1.0
     kim = json.loads((ws / "metrics" / "ch07_kim_cnn.json").read_text())
-    assert kim["n_examples"] == EXPECT["mr_dev"] and 0.0 <= kim["accuracy"] <= 1.0
-    assert {"precision_pos", "recall_neg", "f1_macro", "loss"} <= set(kim)
+    assert kim["n_examples"] == EXPECT["mr_dev"] and 0.0 <= kim["test_accuracy"] <= 1.0
+    assert {"test_precision_pos", "test_recall_neg", "test_f1_macro", "test_loss"} <= set(kim)
     history = (ws / "plots" / "ch07_kim_cnn" / "train" / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,") and len(history) == 1 + EXPECT["epochs"]  # header + run.max_epochs
     assert (ws / "plots" / "ch07_kim_cnn" / "eval" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
@@ -176,12 +177,16 @@ def test_pipeline_writes_every_output(synthetic):
         assert f"| {task} |" in report or f"| {task}-ptb |" in report and f"| {task}-text8 |" in report \
             or f"| {task}-multichannel |" in report
     assert "## MR beside Kim (2014), table 2" in report and f"{EXPECT['folds']}-fold CV" in report
+    if MIRROR is not None:  # item 19 of issue 11: 1000 PTB tokens leave a few dozen words, none of WordSim's pairs
+        g = json.loads((ws / "metrics" / "ch06_gensim_skipgram-ptb.json").read_text())
+        assert g["vocabulary"] < 200 and g["test_wordsim353_spearman"] is None and g["test_wordsim353_coverage"] == 0
+        assert "- **ch06_gensim_skipgram-ptb**: " in report and "have no value" in report
     assert f"max_epochs={EXPECT['epochs']}" in report
     har = json.loads((ws / "metrics" / "ch05_har_cnn1d.json").read_text())
-    assert har["accuracy_n"] == 2 and "accuracy = " not in report.split("| ch05_har_cnn1d |")[1].split("\n")[0]
-    assert f"{har['accuracy_mean']:.4f} ± {har['accuracy_std']:.4f} (n=2)" in report
+    assert har["test_accuracy_n"] == 2 and "accuracy = " not in report.split("| ch05_har_cnn1d |")[1].split("\n")[0]
+    assert f"{har['test_accuracy_mean']:.4f} ± {har['test_accuracy_std']:.4f} (n=2)" in report
     boston = json.loads((ws / "metrics" / "ch03_boston_regression.json").read_text())
-    assert f"mse_svr_scaled = {boston['mse_svr_scaled']:.4f}" in report
+    assert f"test_mse_svr_scaled = {boston['test_mse_svr_scaled']:.4f}" in report
     assert "(../plots/ch03_sine_fit/eval/sine_fit.png)" in report
     shown = json.loads(sh(["dvc", "metrics", "show", "--json"], ws, env).stdout)
     assert json.dumps(shown).count("ch07_kim_cnn.json") >= 1
@@ -195,19 +200,22 @@ def test_mlflow_has_one_run_per_task_with_everything(synthetic):
     ws, env, tmp, files = synthetic
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("ch07_text_cnn")
-    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    found = client.search_runs([exp.experiment_id])
+    runs = {r.info.run_name.split(" · ")[0]: r for r in found}  # "<outputs' name> · <experiment> · <changes>"
     names = {n for n in runs if "/fold_" not in n}  # Kim's folds are child runs
+    for r in found:  # the DVC experiment in the name, so that repeats tell apart
+        assert "/fold_" in r.info.run_name or f" · {r.data.tags['dvc_exp_name']}" in r.info.run_name
     assert names == set(CH07) - {"ch07_kim2014"} | {f"ch07_kim2014-{v}" for v in ("rand", "static", "non-static",
                                                                                 "multichannel")}
     folds = [r for n, r in runs.items() if n.startswith("ch07_kim2014-static/fold_")]
     assert len(folds) == EXPECT["folds"] and {r.data.tags["mlflow.parentRunId"] for r in folds} == {
         runs["ch07_kim2014-static"].info.run_id}
     ch02 = client.search_runs([client.get_experiment_by_name("ch02_basics").experiment_id])
-    assert {r.info.run_name for r in ch02} == {t for t in TASKS if t.startswith("ch02_")}
+    assert {r.info.run_name.split(" · ")[0] for r in ch02} == {t for t in TASKS if t.startswith("ch02_")}
     ch06 = client.search_runs([client.get_experiment_by_name("ch06_word2vec").experiment_id])
-    assert {r.info.run_name for r in ch06} == {f"{t}-{c}" for t in TASKS if t.startswith("ch06_")
-                                               for c in ("ptb", "text8")}
-    glove = next(r for r in ch06 if r.info.run_name == "ch06_glove-ptb")
+    assert {r.info.run_name.split(" · ")[0] for r in ch06} == {f"{t}-{c}" for t in TASKS if t.startswith("ch06_")
+                                                               for c in ("ptb", "text8")}
+    glove = next(r for r in ch06 if r.info.run_name.startswith("ch06_glove-ptb · "))
     assert glove.data.tags["dvc_stage.embed"] == "embed@ch06_glove-ptb" and glove.data.tags["dataset"] == "ptb"
     assert "test_analogy_accuracy" in glove.data.metrics and "dvc_stage.evaluate_embedding" in glove.data.tags
     assert all(r.info.status == "FINISHED" for r in runs.values())
@@ -216,7 +224,7 @@ def test_mlflow_has_one_run_per_task_with_everything(synthetic):
     assert kim.data.params["run.max_epochs"] == str(EXPECT["epochs"])
     assert kim.data.params["run.seed"] == "1"
     assert 0.0 <= kim.data.metrics["test_accuracy"] <= 1.0 and "test_f1_pos" in kim.data.metrics
-    assert len(client.get_metric_history(kim.info.run_id, "val_loss")) == EXPECT["epochs"]
+    assert len(client.get_metric_history(kim.info.run_id, "test_loss")) == EXPECT["epochs"]
     head = sh(["git", "rev-parse", "HEAD"], ws, env).stdout.strip()
     tags = kim.data.tags
     assert tags["git_commit"] == head and tags["dvc_stage.train"] == "train_text@ch07_kim_cnn"
@@ -225,8 +233,11 @@ def test_mlflow_has_one_run_per_task_with_everything(synthetic):
     assert runs["ch07_kim2014-rand"].data.tags["dataset"] == "mr"
     assert tags["dataset_sha256.rt-polarity.pos"] == sha256_file(files["rt-polarity.pos"]) and tags["seed"] == "1"
     artifacts = {a.path for a in client.list_artifacts(kim.info.run_id)}
-    assert {"model", "plots", "metrics", "model_summary.txt"} <= artifacts
-    assert "model/model.keras" in {a.path for a in client.list_artifacts(kim.info.run_id, "model")}
+    assert {"plots", "metrics", "model_summary.txt"} <= artifacts
+    logged = {client.get_logged_model(o.model_id).name for o in client.get_run(kim.info.run_id).outputs.model_outputs}
+    assert logged == {"model", "text_model"}  # MLflow Models: the keras flavor and the raw-text pyfunc
+    assert names >= {"ch07_kim_cnn"} and client.get_model_version_by_alias("ch07_kim_cnn", "champion").run_id == (
+        kim.info.run_id)
     assert "plots/confusion_matrix.png" in {a.path for a in client.list_artifacts(kim.info.run_id, "plots")}
     run_json = json.loads((ws / "models" / "ch07_kim_cnn" / "run.json").read_text())
     assert run_json["mlflow_run_id"] == kim.info.run_id
@@ -260,7 +271,7 @@ def test_unreachable_tracking_server_still_completes_training(synthetic):
     ws, env, _, _ = synthetic
     bad = env | {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
     proc = sh([sys.executable, "-m", "stages.train", "ch07_simple_classifier"], ws, bad)
-    assert "MLflow: not everything was logged" in proc.stderr
+    assert "warning: MLflow: nothing was logged for ch07_simple_classifier" in proc.stderr
     run_json = json.loads((ws / "models" / "ch07_simple_classifier" / "run.json").read_text())
     assert run_json["mlflow_run_id"] is None
     assert (ws / "models" / "ch07_simple_classifier" / "model.keras").is_file()
@@ -281,7 +292,7 @@ def test_mr_tasks_on_the_real_data_with_one_epoch(tmp_path):
     for task in ("ch07_kim_cnn", "ch07_cnn1d"):
         m = json.loads((ws / "metrics" / f"{task}.json").read_text())
         assert m["n_examples"] == 1000
-        assert m["accuracy"] > 0.6, (task, m["accuracy"])  # one epoch on MR is well above chance
+        assert m["test_accuracy"] > 0.6, (task, m["test_accuracy"])  # one epoch on MR is well above chance
     sizes = {"ch03_ionosphere_mlp": 116, "ch03_iris_mlp": 50, "ch03_boston_regression": 167}  # 33% of 351/150/506
     for task, n in sizes.items():
         assert json.loads((ws / "metrics" / f"{task}.json").read_text())["n_examples"] == n, task

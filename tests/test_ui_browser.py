@@ -129,9 +129,6 @@ def test_the_runs_carry_the_projects_names_and_curves(ui):
     assert ui.log.read_text().startswith("MLflow UI of sqlite:///")  # the banner of make ui
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate logs its train_loss/train_accuracy (this task is evaluated on its "
-                   "training documents) at step 0 under the keys of the per-epoch curve: every curve starts at the "
-                   "final value, drops at epoch 1, and the UI's 'Latest' is the step-0 point")
 def test_the_loss_curve_starts_at_the_first_epoch(ui):
     for run in ui.runs:
         history = ui.client.get_metric_history(run.info.run_id, "train_loss")
