@@ -108,7 +108,7 @@ def test_kim2014_cross_validation_with_child_runs(mr, monkeypatch):
 
 def test_kim2014_holdout_rand_and_bad_params(mr, monkeypatch):
     m = run_task(mr, monkeypatch, "ch07_kim2014", {**TINY_KIM, "ch07_kim2014.protocol": "holdout"}, variant="rand")
-    assert m["n_examples"] == 60 and "accuracy" in m and "embedding_coverage" not in m
+    assert m["n_examples"] == 60 and "test_accuracy" in m and "embedding_coverage" not in m
     with pytest.raises(ValueError, match="ch07_kim2014.protocol should be one of cv, holdout, got .loo."):
         run_task(mr, monkeypatch, "ch07_kim2014", {**TINY_KIM, "ch07_kim2014.protocol": "loo"}, variant="rand")
     with pytest.raises(FileNotFoundError, match="data/embeddings/nothing: no such vectors file"):

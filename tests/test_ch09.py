@@ -100,7 +100,7 @@ def test_rnn_comparison_end_to_end(mr, monkeypatch):
     m = run_task(mr, monkeypatch, "ch09_rnn_comparison", over)
     for model in ("lstm", "peephole", "kim_cnn"):
         assert 0 <= m[f"test_{model}_accuracy_mean"] <= 1 and m[f"test_{model}_accuracy_n"] == 2
-        assert m[f"{model}_accuracy_std"] >= 0 and m[f"{model}_seconds_per_epoch"] > 0
+        assert m[f"test_{model}_accuracy_std"] >= 0 and m[f"{model}_seconds_per_epoch"] > 0
     assert m["peephole_speed_vs_lstm"] > 0 and "peephole_speed_vs_bilstm" not in m
     rows = list(csv.DictReader(open(mr / "plots" / "ch09_rnn_comparison" / "eval" / "comparison.csv")))
     assert [(r["model"], r["seed"]) for r in rows] == [(mm, s) for mm in ("lstm", "peephole", "kim_cnn")

@@ -365,7 +365,7 @@ def test_evaluate_refuses_to_write_nan_metrics(tmp_path, monkeypatch, capsys):
     model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
     model.save(path)
     line = one_line_error(evaluate.main, ["ch07_simple_classifier"], capsys)
-    assert line.startswith("error: metrics/ch07_simple_classifier.json: not written: loss = nan")
+    assert line.startswith("error: metrics/ch07_simple_classifier.json: not written: train_loss = nan")
     assert not (tmp_path / "metrics" / "ch07_simple_classifier.json").exists()
 
 

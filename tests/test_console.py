@@ -37,7 +37,7 @@ PY_WARNING = "/x/keras/src/layers/core.py:93: UserWarning: Do not pass an `input
 
 def python_env(**extra: str) -> dict[str, str]:
     """The environment of a child Python without the switches under test (unless given)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DLTM_VERBOSE", "TF_CPP_MIN_LOG_LEVEL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DLTM_VERBOSE", "TF_CPP_MIN_LOG_LEVEL", *dltm.QUIET_MLFLOW)}
     return {**env, **extra}
 
 
@@ -100,6 +100,15 @@ def test_a_users_level_is_honoured_and_dltm_verbose_brings_everything_back(fake_
     r = import_fake(fake_tensorflow, "DLTM_VERBOSE=1")
     assert r.stdout.split()[0] == "None"  # TF's own default
     assert r.stderr.startswith(BANNER + ONEDNN + CUDA + CPU_FEATURES) and CUINIT in r.stderr
+
+
+def test_mlflow_is_quiet_unless_told_otherwise():
+    script = "import dltm, os; print(*(os.environ.get(k) for k in dltm.QUIET_MLFLOW))"
+    for env, expected in (({}, "WARNING false"), ({"MLFLOW_LOGGING_LEVEL": "INFO"}, "INFO false"),
+                          ({"DLTM_VERBOSE": "1"}, "None None"), ({"DLTM_VERBOSE": "0"}, "WARNING false")):
+        r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                           env=python_env(**env))
+        assert r.stdout == expected + "\n", env
 
 
 def test_real_tensorflow_says_nothing_on_this_machine():

@@ -237,10 +237,11 @@ def test_evaluate_embedding_of_a_tiny_vocabulary_writes_null_metrics_and_the_rep
     save_word2vec(tiny_vectors(), ctx.model_dir / "vectors.txt")
     summary = ch06.evaluate_embedding(ctx)
     written = json.loads(ctx.metrics_file.read_text())
-    assert written == summary and written["analogy_accuracy"] is None and written["vocabulary"] == 3
-    assert written["wordsim353_coverage"] == written["simlex999_coverage"] == written["analogy_coverage"] == 0.0
+    assert written == summary and written["test_analogy_accuracy"] is None and written["vocabulary"] == 3
+    assert written["test_wordsim353_coverage"] == written["test_simlex999_coverage"] == 0.0
+    assert written["test_analogy_coverage"] == 0.0
     assert "among the 3 words" in written["note"]
     assert len(json.loads((ctx.eval_dir / "neighbours.json").read_text())) == 3
     report = build([task], tmp_path)
-    assert "| ch06_gensim_cbow-ptb | 6.2.2 | ptb | analogy_accuracy | - | 0.1550 |" in report
+    assert "| ch06_gensim_cbow-ptb | 6.2.2 | ptb | test_analogy_accuracy | - | 0.1550 |" in report
     assert f"- **ch06_gensim_cbow-ptb**: {written['note']}." in report
