@@ -21,8 +21,9 @@ before Python can configure anything, so ``TF_CPP_MIN_LOG_LEVEL`` alone leaves m
 ``TF_CPP_MIN_LOG_LEVEL`` is set to 3 unless the environment sets it, and the messages below that level that
 TensorFlow's first import writes are dropped; everything else it writes (Python warnings, tracebacks) passes
 through. Numerics are untouched: oneDNN stays as TensorFlow chooses, only its notice goes. MLflow's INFO lines
-("Started monitoring system metrics", ...) go too (``MLFLOW_LOGGING_LEVEL=WARNING`` unless set). ``DLTM_VERBOSE=1``
-turns all of this off; a ``TF_CPP_MIN_LOG_LEVEL`` of your own is honoured, for the import's messages too.
+("Started monitoring system metrics", ...) and artifact progress bars go too, unless set otherwise.
+``DLTM_VERBOSE=1`` turns all of this off; a ``TF_CPP_MIN_LOG_LEVEL`` of your own is honoured, for the import's
+messages too.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ VERBOSE_ENV = "DLTM_VERBOSE"
 QUIET_TF_LOG_LEVEL = "3"
 """TF_CPP_MIN_LOG_LEVEL by default: 0 shows everything, 1 hides INFO, 2 also WARNING, 3 also ERROR (e.g.
 ``failed call to cuInit`` on a machine without a GPU; a real failure still raises a Python exception)."""
+
+QUIET_MLFLOW = {"MLFLOW_LOGGING_LEVEL": "WARNING", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+"""MLflow's settings by default: no INFO lines ("Started monitoring system metrics", ...), no progress bar when
+artifacts are logged or downloaded."""
 
 
 def verbose() -> bool:
@@ -135,12 +140,13 @@ class _QuietImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def quiet() -> None:
-    """Silence TensorFlow's start-up noise in this process (see the module's docstring) and MLflow's INFO lines
-    (``MLFLOW_LOGGING_LEVEL=WARNING`` unless set), unless ``DLTM_VERBOSE`` is set. TensorFlow's part has an effect
-    only before TensorFlow is first imported; calling it again is a no-op."""
+    """Silence TensorFlow's start-up noise in this process (see the module's docstring), MLflow's INFO lines and
+    its artifact progress bars (:data:`QUIET_MLFLOW`, each unless set), unless ``DLTM_VERBOSE`` is set.
+    TensorFlow's part has an effect only before TensorFlow is first imported; calling it again is a no-op."""
     if verbose():
         return
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name, value in QUIET_MLFLOW.items():
+        os.environ.setdefault(name, value)
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietImport) for f in sys.meta_path):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
