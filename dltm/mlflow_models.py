@@ -29,12 +29,15 @@ what they import besides. Every call here is guarded as :class:`dltm.tracking.Tr
 one entry of the tracker's ``failures`` (one warning when the run ends) and costs only itself, never a DVC output.
 """
 
+import contextlib
 import importlib.metadata
+import logging
 import math
 import os
 import shutil
 import tempfile
 import types
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -261,11 +264,35 @@ def log_models(tracker: Tracker, model_dir: Path, rows: np.ndarray | None = None
             logs[text_name] = lambda: _log_text_classifier(text_name, folder)
         elif (folder / VOCAB_FILE).is_file():
             logs[text_name] = lambda: _log_language_model(text_name, folder)
-        for name, log in logs.items():
-            info = _guarded(tracker, f"logged model {name}", log)
-            if info is not None:
-                logged[name] = info
+        with _quiet_logging():
+            for name, log in logs.items():
+                info = _guarded(tracker, f"logged model {name}", log)
+                if info is not None:
+                    logged[name] = info
     return logged
+
+
+@contextlib.contextmanager
+def _quiet_logging():
+    """No console output while MLflow logs a model: it predicts the input example through Keras (a progress bar
+    on stdout) and warns that a ``python_model`` object is pickled (ours hold no state: the class is all that
+    is pickled, a few hundred bytes)."""
+    import keras
+
+    was = keras.config.is_interactive_logging_enabled()
+    keras.config.disable_interactive_logging()
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")  # the CloudPickle warning is a log record, not a warning
+    level = pyfunc_log.level
+    pyfunc_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*python_model.*")
+            warnings.filterwarnings("ignore", message=".*[Cc]loud[Pp]ickle.*")
+            yield
+    finally:
+        pyfunc_log.setLevel(level)
+        if was:
+            keras.config.enable_interactive_logging()
 
 
 def load_text_classifier(uri: str) -> TextClassifier:

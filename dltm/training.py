@@ -238,7 +238,7 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
 
     start = time.perf_counter()
     print(f"{ctx.name + sub}: {model.count_params():,} parameters, {len(x_train)} training examples, "
-          f"{epochs} epochs (model summary: {model_dir / 'summary.txt'})", flush=True)
+          f"{epochs} epochs (model summary: models/{ctx.name}{sub}/summary.txt)", flush=True)
     hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
     seconds = time.perf_counter() - start
     history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()}, held_out)

@@ -108,7 +108,7 @@ def fit_and_save(ctx: Context, model: keras.Model, train_ds, epochs: int, callba
     with ``files`` ({name: JSON-able object}) beside the model. ``n_train`` counts ``unit``s per epoch."""
     summary = model_summary(model)
     print(f"{ctx.name}: {model.count_params():,} parameters, {n_train} training {unit} per epoch, {epochs} epochs "
-          f"(model summary: {ctx.model_dir / 'summary.txt'})", flush=True)
+          f"(model summary: models/{ctx.name}/summary.txt)", flush=True)
     start = time.perf_counter()
     # the callbacks' val_* are measured on the language model's own validation split (PTB's valid)
     hist = model.fit(train_ds, epochs=epochs, verbose=0, shuffle=False,
