@@ -290,7 +290,8 @@ def test_make_ui_serves_the_store_the_stages_log_to(tmp_path, uri, store, artifa
     r = subprocess.run(make_ui(tmp_path / "venv"), env=env | ({"MLFLOW_TRACKING_URI": uri} if uri else {}),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    banner, args = r.stdout.strip().splitlines()
+    banner, hint, args = r.stdout.strip().splitlines()
+    assert "Model training" in hint and "?workflowType=machine_learning" in hint  # MLflow 3's GenAI view otherwise
     root = str(REPO)
     assert banner.startswith(f"MLflow UI of {store.format(root=root)} ") and "http://127.0.0.1:5000" in banner
     assert json.loads(args) == ["server", "--host", "127.0.0.1", "--port", "5000", "--workers", "1",
