@@ -173,7 +173,8 @@ def load_corpus(prepared_dir: str | os.PathLike) -> Corpus:
     d = Path(prepared_dir)
     if not (d / "ids.npy").is_file():
         raise MissingOutputError(f"{d}/ids.npy: missing; run `dvc repro prepare@{d.name}` first")
-    rows = [line.split("\t") for line in (d / "vocab.tsv").read_text(encoding="utf-8").splitlines()]
+    with open(d / "vocab.tsv", encoding="utf-8", newline="\n") as f:  # lines end at \n only (a word may hold U+2028)
+        rows = [line.rstrip("\n").split("\t") for line in f if line.strip("\n")]
     return Corpus(np.load(d / "ids.npy"), [r[0] for r in rows], np.array([int(r[1]) for r in rows]))
 
 
