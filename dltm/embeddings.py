@@ -248,11 +248,10 @@ def projection_png(kv, path: str | os.PathLike, title: str, n_words: int = 150) 
     two words (or vectors of fewer than two dimensions) there is nothing to project: the picture says so."""
     from sklearn.decomposition import PCA
 
-    from dltm.evaluation import _pyplot, save_png
+    from dltm.evaluation import figure, save_png
 
     words = kv.index_to_key[:n_words]
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 7))
+    fig, ax = figure(figsize=(9, 7))
     if min(len(words), kv.vector_size) < 2:
         ax.text(0.5, 0.5, f"nothing to project: {len(words)} word(s) of {kv.vector_size} dimension(s)",
                 ha="center", va="center", transform=ax.transAxes)
