@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro repro-available test lint bench lock experiments ui
+.PHONY: setup repro repro-available test lint bench lock experiments ui push pull ci-repro stale
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,22 @@ repro-available: setup              ## run every stage whose data can be had (e.
 	dvc repro --keep-going || true
 	dvc repro --single-item report
 	dvc status
+
+# The DVC remote is .dvc/config's `storage` (a folder in ~/.cache/dltm); DLTM_DVC_REMOTE=<url> names another one
+# for this checkout (kept in .dvc/config.local). Outputs and the run-cache travel together.
+REMOTE = $(if $(DLTM_DVC_REMOTE),dvc remote add --local --force --default env "$(DLTM_DVC_REMOTE)" &&)
+
+push: setup                          ## dvc push the outputs and the run-cache
+	$(REMOTE) dvc push --run-cache
+
+pull: setup                          ## dvc pull the outputs and the run-cache (what the remote lacks is skipped)
+	$(REMOTE) dvc pull --run-cache --allow-missing
+
+ci-repro: setup                      ## what CI does: pull, repro what changed, push, summary (.ci/repro)
+	.ci/repro $(if $(PROFILE),--profile $(PROFILE)) $(if $(BASE),--base $(BASE))
+
+stale: setup                         ## list the stale committed results and mark them in reports/results.md
+	python -m stages.report --stale
 
 test: setup                          ## the test suite, as CI runs it
 	python -m pytest -q

@@ -1,18 +1,61 @@
-"""DVC stage ``report``: write reports/results.md from every task's metrics and run record."""
+"""DVC stage ``report``: write reports/results.md from every task's metrics and run record.
+
+``python -m stages.report --stale`` (``make stale``, and ``.ci/run`` before the tests) is not a stage: it asks
+DVC which committed results no longer match the checkout's code and params (:mod:`dltm.staleness`), prints
+them, and marks their rows in reports/results.md *(stale)*. It needs no data: run it in a fresh clone. The
+report stage itself writes no marks (while ``dvc repro`` runs, DVC's status cannot be asked), and a file marked
+stale differs from what dvc.lock records, so ``dvc repro`` rewrites it once the stale stages have re-run.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
 from dltm import cli, tasks
 from dltm.io import write_text
-from dltm.report import build
+
+REPORT = Path("reports/results.md")
+
+
+def mark_stale(report: Path = REPORT) -> int:
+    """Print the stale stages and mark their rows in ``report``; returns how many results are stale."""
+    from dvc.exceptions import NotDvcRepoError
+
+    from dltm import staleness
+
+    try:
+        stale = staleness.stale_stages()
+    except NotDvcRepoError as e:
+        raise cli.UserError(f"--stale: {e}") from None
+    results = staleness.stale_results(stale=stale)
+    for stage, why in stale.items():
+        print(f"stale: {stage}: {why}")
+    if report.is_file():
+        text = report.read_text(encoding="utf-8")
+        marked = staleness.mark_report(text, stale, results)
+        if marked != text:
+            write_text(report, marked)
+    print(f"{len(results)} result(s) stale, {len(stale)} stage(s) would run again"
+          + (f"; their rows in {report} are marked (stale)" if results and report.is_file() else "")
+          if stale else "no stale results: dvc.lock matches this checkout's code and params")
+    return len(results)
 
 
 def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stale", action="store_true",
+                    help="list the stale results and mark them in reports/results.md (needs no data)")
+    args = ap.parse_args(argv)
+    if args.stale:
+        mark_stale()
+        return 0
+    from dltm.report import build
+
     text = build(list(tasks.all_tasks().values()))
-    write_text("reports/results.md", text)
-    print(text)
+    write_text(REPORT, text)
+    print(f"report: {REPORT} ({text.count(chr(10))} lines)")
     return 0
 
 

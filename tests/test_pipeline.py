@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -272,6 +273,90 @@ def test_changing_one_task_param_invalidates_only_that_task(synthetic):
         assert not any(s.startswith(("download", "prepare")) for s in status)
     finally:
         params.write_text(original)
+
+
+def ci_repro(ws: Path, env: dict[str, str], *args: str) -> tuple[dict[str, set[str]], str]:
+    """``.ci/repro`` in ``ws``: the stages DVC's own output says ran, were restored from the run-cache and
+    were unchanged, and the whole output."""
+    out = sh([sys.executable, str(ws / ".ci" / "repro"), *args], ws, env).stdout
+    found = {kind: set(re.findall(pattern, out, re.M)) for kind, pattern in (
+        ("ran", r"^Running stage '([^']+)'"), ("restored", r"^Stage '([^']+)' is cached - skipping run"),
+        ("unchanged", r"^Stage '([^']+)' didn't change, skipping"))}
+    return found, out
+
+
+def clone(ws: Path, dest: Path, env: dict[str, str]) -> Path:
+    sh(["git", "clone", "-q", str(ws), str(dest)], dest.parent, env)
+    return dest
+
+
+def test_ci_repro_reruns_only_what_changed_and_restores_from_the_run_cache(synthetic, tmp_path):
+    """Issue 13's CI: push the full run; fresh clones pull and run nothing; a param change runs exactly its
+    task's stages and the report; another clone gets those results and, with the old value back, the run-cache
+    restores the old outputs without training."""
+    ws, env, _, _ = synthetic
+    env = env | {"DLTM_DVC_REMOTE": str(tmp_path / "remote")}
+    assert "up to date" in sh(["dvc", "status"], ws, env).stdout
+    sh(["git", "add", "-A"], ws, env)
+    sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results"], ws, env)
+    ran, out = ci_repro(ws, env)  # the full run, pushed with its run-cache
+    assert ran["ran"] == set() and "Pipeline" in out
+
+    first = clone(ws, tmp_path / "first", env)
+    ran, out = ci_repro(first, env)
+    assert ran["ran"] == ran["restored"] == set(), out[-3000:]
+    assert "0 ran, 0 restored from the run-cache" in out
+
+    params = first / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("  passes: 500\n", "  passes: 400\n", 1))  # ch02_perceptron_batch
+    ran, out = ci_repro(first, env)
+    changed = {"train@ch02_perceptron_batch", "evaluate@ch02_perceptron_batch", "report"}
+    assert ran["ran"] == changed and ran["restored"] == set(), out[-3000:]
+    assert "metrics/ch02_perceptron_batch.json" in out  # dvc metrics diff against HEAD, as markdown
+
+    second = clone(ws, tmp_path / "second", env)
+    ran, out = ci_repro(second, env, "--no-push")
+    assert ran["ran"] == ran["restored"] == set(), out[-3000:]
+    (second / "params.yaml").write_text(params.read_text())  # the first clone's change, pushed by it
+    ran, out = ci_repro(second, env, "--no-push")
+    # the trained model comes from the run-cache on the remote. A metrics file is committed to git (cache: false)
+    # and its content does not travel through the remote, so evaluate may run again; the report does.
+    assert "train@ch02_perceptron_batch" in ran["restored"], out[-3000:]
+    assert ran["ran"] <= {"evaluate@ch02_perceptron_batch", "report"}, out[-3000:]
+
+    params.write_text(original)  # the old value back: restored from the first clone's run-cache, not trained
+    ran, out = ci_repro(first, env, "--no-push")
+    assert "train@ch02_perceptron_batch" in ran["restored"], out[-3000:]
+    assert ran["ran"] <= {"evaluate@ch02_perceptron_batch", "report"}, out[-3000:]
+    assert not sh(["git", "status", "--porcelain", "metrics", "dvc.lock"], first, env).stdout.strip()
+
+
+def test_a_change_every_train_stage_reads_marks_every_result_stale_without_data(synthetic, tmp_path):
+    """Issue 13: in a clone that pulled nothing, `stages.report --stale` lists the stages dvc.lock no longer
+    matches and marks their rows in reports/results.md; missing data alone is not stale."""
+    ws, env, _, _ = synthetic
+    if sh(["git", "status", "--porcelain", "dvc.lock"], ws, env).stdout.strip():
+        sh(["git", "add", "-A"], ws, env)
+        sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results"], ws, env)
+    bare = clone(ws, tmp_path / "bare", env)
+    report = (bare / "reports" / "results.md").read_text()
+    out = sh([sys.executable, "-m", "stages.report", "--stale"], bare, env).stdout
+    assert "no stale results" in out and (bare / "reports" / "results.md").read_text() == report
+
+    with open(bare / "dltm" / "training.py", "a") as f:
+        f.write("\n# a change every train stage depends on\n")
+    out = sh([sys.executable, "-m", "stages.report", "--stale"], bare, env).stdout
+    stale = set(re.findall(r"^stale: (\S+): ", out, re.M))
+    from dvc.repo import Repo
+
+    with Repo(str(bare)) as repo:
+        readers = {s.addressing for s in repo.index.stages if "dltm/training.py" in {str(d.def_path) for d in s.deps}}
+    assert {"train@ch02_xor", "train_text@ch07_kim_cnn", "train_kim2014@rand"} <= readers
+    assert stale == readers | {"report"}  # and nothing upstream (download, prepare) or beside (embed)
+    marked = (bare / "reports" / "results.md").read_text()
+    assert "| ch09_lstm_sentiment | " in marked and "(stale) |" in marked.split("| ch09_lstm_sentiment |")[1][:200]
+    assert "## Stale results" in marked and "- `train@ch09_lstm_sentiment`: dltm/training.py modified" in marked
 
 
 def test_unreachable_tracking_server_still_completes_training(synthetic):
