@@ -33,7 +33,7 @@ pull: setup                          ## dvc pull the outputs and the run-cache (
 	$(REMOTE) dvc pull --run-cache --allow-missing
 
 ci-repro: setup                      ## what CI does: pull, repro what changed, push, summary (.ci/repro)
-	.ci/repro $(if $(PROFILE),--profile $(PROFILE)) $(if $(BASE),--base $(BASE))
+	.ci/repro $(if $(PROFILE),--profile $(PROFILE)) $(if $(BASE),--base $(BASE)) $(if $(SUMMARY),--summary $(SUMMARY))
 
 stale: setup                         ## list the stale committed results and mark them in reports/results.md
 	python -m stages.report --stale
