@@ -10,6 +10,7 @@ ours and keeps its traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 
@@ -39,3 +40,19 @@ def run(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] 
 def one_line(message: str) -> str:
     """``message`` with its line breaks folded into spaces (an error is one line)."""
     return " ".join(message.split())
+
+
+class OneLineWarning(UserWarning):
+    """A warning for the user, printed as one line, ``warning: <message>``, never with a source line."""
+
+
+_format_warning = warnings.formatwarning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+    if issubclass(category, OneLineWarning):
+        return f"warning: {message}\n"
+    return _format_warning(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _one_line_warning

@@ -43,7 +43,7 @@ def read_lines(path: Path, encoding: str) -> list[str]:
         try:
             out.append(line.decode(encoding).strip())
         except UnicodeDecodeError as e:
-            raise ValueError(f"{path}:{i}: cannot decode as {encoding} ({e.reason} at byte {e.start})") from None
+            raise DataFileError(f"{path}:{i}: cannot decode as {encoding} ({e.reason} at byte {e.start})") from None
     return out
 
 
@@ -63,7 +63,7 @@ def load_mr_raw(raw_dir: str | os.PathLike, encoding: str = "cp1252") -> tuple[l
 def book_split(n: int, seed: int = 10, dev_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """``np.random.seed(seed); p = np.random.permutation(n)``: train = p[:-dev_size], dev = p[-dev_size:]."""
     if not 0 < dev_size < n:
-        raise ValueError(f"params.yaml: prepare dev_size must be between 1 and {n - 1}, got {dev_size}")
+        raise P.ParamError(f"params.yaml: prepare dev_size must be between 1 and {n - 1}, got {dev_size}")
     perm = np.random.RandomState(seed).permutation(np.arange(n))
     return perm[:-dev_size], perm[-dev_size:]
 
@@ -139,7 +139,7 @@ def prepare_corpus(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, param
     vocabulary_size = require(params, "vocabulary_size", int, where)
     max_tokens = require(params, "max_tokens", int, where)
     if vocabulary_size < 2:
-        raise ValueError(f"params.yaml: {where}.vocabulary_size must be >= 2, got {vocabulary_size}")
+        raise P.ParamError(f"params.yaml: {where}.vocabulary_size must be >= 2, got {vocabulary_size}")
     words = corpus_words(raw_dir, corpus)
     if max_tokens:
         words = words[:max_tokens]
@@ -197,7 +197,7 @@ def read_imdb_split(raw_dir: str | os.PathLike, split: str) -> tuple[list[str], 
             try:
                 texts.append(f.read_text(encoding="utf-8").replace("<br />", " "))
             except UnicodeDecodeError as e:
-                raise ValueError(f"{f}: not UTF-8 ({e.reason} at byte {e.start})") from None
+                raise DataFileError(f"{f}: not UTF-8 ({e.reason} at byte {e.start})") from None
             labels.append(label)
     return texts, np.asarray(labels, dtype=np.int32)
 
@@ -567,13 +567,13 @@ def load_table(path: str | os.PathLike, n_features: int) -> tuple[np.ndarray, np
         raise MissingOutputError(f"{path}: missing; run `dvc repro download@{path.parent.name}` first")
     frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
     if frame.shape[1] != n_features + 1:
-        raise ValueError(f"{path}: expected {n_features + 1} comma-separated columns, found {frame.shape[1]}")
+        raise DataFileError(f"{path}: expected {n_features + 1} comma-separated columns, found {frame.shape[1]}")
     features = frame.iloc[:, :n_features]
     numeric = features.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna() & features.notna() | features.isna()
     if bad.to_numpy().any():
         row, col = np.argwhere(bad.to_numpy())[0]
-        raise ValueError(f"{path}:{row + 1}: column {col + 1} is {features.iat[row, col]!r}, not a number")
+        raise DataFileError(f"{path}:{row + 1}: column {col + 1} is {features.iat[row, col]!r}, not a number")
     return numeric.to_numpy(np.float32), frame.iloc[:, n_features].str.strip().to_numpy()
 
 
@@ -591,14 +591,14 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in IDX_TYPES:
-        raise ValueError(f"{path}: not an idx file (magic {raw[:4].hex() or 'empty'})")
+        raise DataFileError(f"{path}: not an idx file (magic {raw[:4].hex() or 'empty'})")
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(IDX_TYPES[raw[2]])
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:
-        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes), file has {len(raw)} bytes")
+        raise DataFileError(f"{path}: header says shape {shape} ({expected} bytes), file has {len(raw)} bytes")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -613,9 +613,9 @@ def load_mnist(raw_dir: str | os.PathLike, split: str) -> tuple[np.ndarray, np.n
     images = read_idx(Path(raw_dir) / images_file)
     labels = read_idx(Path(raw_dir) / labels_file)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"{raw_dir}: {images_file} has shape {images.shape} but {labels_file} has {labels.shape}")
+        raise DataFileError(f"{raw_dir}: {images_file} has shape {images.shape} but {labels_file} has {labels.shape}")
     if labels.max(initial=0) > 9:
-        raise ValueError(f"{Path(raw_dir) / labels_file}: label {labels.max()} is not a digit")
+        raise DataFileError(f"{Path(raw_dir) / labels_file}: label {labels.max()} is not a digit")
     return images.astype(np.float32) / 255.0, labels.astype(np.int32)
 
 
@@ -643,9 +643,9 @@ def _read_matrix(path: Path, columns: int | None) -> np.ndarray:
     try:
         values = pd.read_csv(path, header=None, sep=r"\s+", dtype=np.float32).to_numpy()
     except ValueError as e:
-        raise ValueError(f"{path}: not a whitespace-separated table of numbers ({e})") from None
+        raise DataFileError(f"{path}: not a whitespace-separated table of numbers ({e})") from None
     if columns is not None and values.shape[1] != columns:
-        raise ValueError(f"{path}: expected {columns} columns, found {values.shape[1]}")
+        raise DataFileError(f"{path}: expected {columns} columns, found {values.shape[1]}")
     return values
 
 

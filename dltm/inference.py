@@ -220,6 +220,8 @@ def sample_words(model, vocab: list[str], seed_words: list[str], n_words: int, t
     ``unk`` (lower-cased first: PTB is). Raises ValueError for no seed words, a negative ``n_words`` or ``seed``,
     a temperature that is negative or not finite, and outputs that are not numbers (a diverged model).
     """
+    import keras
+
     if not seed_words:
         raise ValueError("the seed text has no word: give at least one")
     if not (math.isfinite(temperature) and temperature >= 0):
@@ -237,8 +239,8 @@ def sample_words(model, vocab: list[str], seed_words: list[str], n_words: int, t
         for layer in model.layers:  # zero states for every window
             if getattr(layer, "stateful", False):
                 layer.reset_states()
-        logits = np.asarray(model(np.tile(np.asarray(window, np.int32), (batch or 1, 1)), training=False),
-                            dtype=np.float64)[0, -1]
+        logits = keras.ops.convert_to_numpy(model(np.tile(np.asarray(window, np.int32), (batch or 1, 1)),
+                                                  training=False)).astype(np.float64)[0, -1]
         if not np.isfinite(logits).all():
             raise ValueError("the model's next-word scores are not numbers (a diverged model): retrain")
         p = np.exp(logits - logits.max())

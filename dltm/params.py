@@ -88,8 +88,10 @@ class RunSettings:
     """0: each task's own epochs. Otherwise at most this many."""
     mixed_precision: bool = False
     distribution: str = "auto"
-    """auto (MirroredStrategy over all GPUs when there are several, else the default), default, mirrored,
-    one_device."""
+    """auto (data parallel over all GPUs when there are several, else one device), default, mirrored,
+    one_device (``dltm.runtime.strategy_for``)."""
+    backend: str = "tensorflow"
+    """The Keras backend: tensorflow (the default and tested reference), jax or torch (``dltm.runtime``)."""
     text_data: str = "mr"
     """The labelled texts chapter 7's MR classifiers train on: ``mr`` (the book's), or ``custom``: your own
     file, prepared by ``prepare_custom`` from ``prepare.custom.path`` (README, "Bring your own data")."""
@@ -98,7 +100,7 @@ class RunSettings:
     def from_params(cls, params: dict[str, Any]) -> RunSettings:
         """The ``run`` section, checked against :data:`RUN`. Raises ParamError naming the key."""
         sec = validate("run", section(params, "run"), RUN)
-        missing = [k for k in RUN if k not in sec and k != "text_data"]
+        missing = [k for k in RUN if k not in sec and k not in ("text_data", "backend")]
         if missing:
             raise ParamError(f"params.yaml: run.{missing[0]} is missing")
         return cls(**sec)
@@ -287,4 +289,5 @@ RUN.update({
     "mixed_precision": BOOL,
     "distribution": Choice("auto", "default", "mirrored", "one_device"),
     "text_data": Choice("mr", "custom"),
+    "backend": Choice("tensorflow", "jax", "torch"),
 })

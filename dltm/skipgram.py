@@ -1,5 +1,5 @@
 """Skip-gram pairs with negative sampling, as Keras 2's ``skipgrams`` and ``make_sampling_table`` made them
-(book 6.3), vectorised in NumPy and streamed through tf.data.
+(book 6.3), vectorised in NumPy and streamed through tf.data (a Python generator on JAX and PyTorch).
 
 Keras 3 dropped ``keras.preprocessing.sequence.skipgrams``. The semantics kept here:
 
@@ -135,18 +135,54 @@ def skipgram_batches(chunks: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]
         carry = [a[n:] for a in chunk]
 
 
+def model_inputs(target: np.ndarray, context: np.ndarray, label: np.ndarray):
+    """One batch as the word2vec model of book 6.3 takes it: ``((target, context), label)``, the words as
+    (batch, 1) columns, the labels float32."""
+    return (target[:, None], context[:, None]), label.astype(np.float32)
+
+
+def shuffled_pair_batches(target: np.ndarray, context: np.ndarray, label: np.ndarray, batch_size: int,
+                          seed: int):
+    """Endless batches of :func:`model_inputs` over the pairs given, reshuffled every pass, whole batches only
+    (the book's in-memory pairs, 6.3): tf.data on TensorFlow, a Python generator on the other backends
+    (``numpy.random.default_rng(seed)``). Feed to ``Model.fit`` with ``steps_per_epoch``."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_tensor_slices((target, context, label.astype(np.float32)))
+        ds = ds.shuffle(len(label), seed=seed).repeat().batch(batch_size, drop_remainder=True)
+        return ds.map(lambda t, c, y: ((t[:, None], c[:, None]), y)).prefetch(tf.data.AUTOTUNE)
+
+    def gen():
+        rng = np.random.default_rng(seed)
+        while True:
+            order = rng.permutation(len(label))
+            for s in range(0, len(order) - batch_size + 1, batch_size):
+                k = order[s:s + batch_size]
+                yield model_inputs(target[k], context[k], label[k])
+
+    return gen()
+
+
 def skipgram_dataset(sequence: np.ndarray, vocabulary_size: int, window_size: int, negative_samples: float,
                      sampling_table: np.ndarray | None, batch_size: int, seed: int,
                      chunk_tokens: int = 200_000, repeat: bool = True):
-    """A tf.data pipeline of ``((target, context), label)`` batches over the whole corpus (the book drew its
-    batches from the first 50,000 pairs only), generated chunk by chunk: memory stays at one chunk's pairs."""
-    import tensorflow as tf
+    """Batches of :func:`model_inputs` over the whole corpus (the book drew its batches from the first 50,000
+    pairs only), generated chunk by chunk: memory stays at one chunk's pairs. A tf.data pipeline on TensorFlow
+    (generated in a background thread, prefetched), a Python generator on the other backends."""
+    import keras
 
     def gen():
         yield from skipgram_batches(skipgram_chunks(sequence, vocabulary_size, window_size, negative_samples,
                                                     sampling_table, seed, chunk_tokens, repeat), batch_size)
 
+    if keras.backend.backend() != "tensorflow":
+        return (model_inputs(t, c, y) for t, c, y in gen())
+    import tensorflow as tf
+
     spec = (tf.TensorSpec([batch_size], tf.int64), tf.TensorSpec([batch_size], tf.int64),
             tf.TensorSpec([batch_size], tf.float32))
     ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
-    return ds.map(lambda t, c, y: ((t, c), y)).prefetch(tf.data.AUTOTUNE)
+    return ds.map(lambda t, c, y: ((t[:, None], c[:, None]), y)).prefetch(tf.data.AUTOTUNE)

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from dltm.cli import OneLineWarning
+
 log = logging.getLogger("dltm.tracking")
 _EXP_MARKER = (".dvc", "tmp", "exps")
 
@@ -603,20 +605,8 @@ def curve_names(history: dict[str, list[float]], held_out: str = "test") -> dict
     return {curve_name(k, held_out): v for k, v in history.items()}
 
 
-class TrackingWarning(UserWarning):
+class TrackingWarning(OneLineWarning):
     """What MLflow did not get; printed as one line, ``warning: MLflow: ...`` (never with a source line)."""
-
-
-_format_warning = warnings.formatwarning
-
-
-def _one_line_warning(message, category, filename, lineno, line=None):
-    if issubclass(category, TrackingWarning):
-        return f"warning: {message}\n"
-    return _format_warning(message, category, filename, lineno, line)
-
-
-warnings.formatwarning = _one_line_warning
 
 
 def _short_reason(failure: str) -> str:

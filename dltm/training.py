@@ -1,9 +1,10 @@
 """One training loop and one evaluation for the book's Keras classifiers.
 
 A chapter module supplies the data (:class:`ClassifierData`) and a model builder; this module does the rest
-the same way for every task: tf.data input, the strategy scope, per-epoch history (``plots/<task>/
-history.csv`` for ``dvc plots``, and MLflow), a stop with an error when the loss stops being a number, the
-``.keras`` model and the tokenizer saved atomically into ``models/<task>/``, then metrics and a confusion matrix.
+the same way for every task, on any Keras backend: the input pipeline (tf.data on TensorFlow, a PyDataset
+elsewhere: :mod:`dltm.batches`), the data-parallel scope, per-epoch history (``plots/<task>/history.csv`` for
+``dvc plots``, and MLflow), a stop with an error when the loss stops being a number, the ``.keras`` model and
+the tokenizer saved atomically into ``models/<task>/``, then metrics and a confusion matrix.
 
 Every model the project saves loads with :func:`load_keras_model` (or plain ``keras.saving.load_model`` after
 ``import dltm.rnn``, which registers the project's own layers, cells and loss). A training run's id
@@ -25,10 +26,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import dltm.rnn  # noqa: F401 -- registers the project's Keras objects, so that every saved model loads
-from dltm import runtime
+from dltm import batches, runtime
 from dltm.cli import MissingOutputError, UserError
 from dltm.evaluation import classification_metrics, confusion_matrix_png, history_png, write_metrics
 from dltm.io import atomic_path, write_json
@@ -68,12 +68,10 @@ class ClassifierData:
         return len(self.class_names) == 2
 
 
-def make_dataset(x, y, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """The tf.data pipeline every task trains from: (shuffle) -> batch -> prefetch."""
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def make_dataset(x, y, batch_size: int, shuffle_seed: int | None = None):
+    """The input every task trains from: (shuffle) -> batch -> prefetch, as tf.data on TensorFlow and
+    ``keras.utils.PyDataset`` on the other backends (:func:`dltm.batches.dataset`)."""
+    return batches.dataset(x, y, batch_size, shuffle_seed)
 
 
 OPTIMIZER_ALIASES = {"momentum": ("sgd", {"momentum": 0.9}),
@@ -259,9 +257,10 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
     tr = ctx.tracker
     tr.log_metrics({"train_seconds": seconds, "train_examples_per_second": len(x_train) * epochs_run / seconds})
     tr.log_text(summary, "model_summary.txt")
-    from dltm import mlflow_models  # MLflow Models: the keras flavor, and raw text in for a text classifier
+    if tr.active:  # MLflow Models: the keras flavor, and raw text in for a text classifier (no run: no MLflow)
+        from dltm import mlflow_models
 
-    mlflow_models.log_models(tr, model_dir, x_train[:1], sub=model_dir.name if sub else "")
+        mlflow_models.log_models(tr, model_dir, x_train[:1], sub=model_dir.name if sub else "")
     tr.log_artifact(curves_dir / "history.csv", "plots" + sub)
     tr.log_artifact(curves_dir / "history.png", "plots" + sub)
     info = {

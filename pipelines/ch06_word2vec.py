@@ -8,7 +8,7 @@ The book's sections and the task ids that build them. Each writes word vectors t
 - 6.2.1-6.2.2 word2vec's skip-gram and CBOW, with gensim                 -> ``ch06_gensim_skipgram``,
                                                                             ``ch06_gensim_cbow``
 - 6.2 (GloVe, Pennington et al. 2014): co-occurrence counts and weighted
-  least squares, in TensorFlow                                          -> ``ch06_glove``
+  least squares, a Keras model on any backend                           -> ``ch06_glove``
 
 Every task runs on each corpus of ``CORPORA`` (a DVC matrix): ``text8``, the book's (downloaded), and
 ``ptb``, Penn Treebank's training text, which the offline mirror has. The corpus is prepared once by
@@ -30,7 +30,7 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
 
 from dltm import datasets
 from dltm import params as P
@@ -49,10 +49,10 @@ from dltm.evaluation import history_png, write_metrics
 from dltm.io import atomic_path, write_json
 from dltm.params import ParamError, require
 from dltm.runtime import seed_everything, setup
-from dltm.skipgram import make_sampling_table, skipgram_dataset, skipgrams
+from dltm.skipgram import make_sampling_table, shuffled_pair_batches, skipgram_dataset, skipgrams
 from dltm.tasks import Context, Reference, Task
 from dltm.tracking import curve_names, epoch_logger
-from dltm.training import NonFiniteLossError, StopOnNonFiniteLoss, model_summary, optimizer, write_history_csv
+from dltm.training import StopOnNonFiniteLoss, model_summary, optimizer, write_history_csv
 
 CORPORA = ("text8", "ptb")
 VECTORS = "vectors.txt"
@@ -117,16 +117,12 @@ def train_word2vec_keras(ctx: Context) -> dict[str, Any]:
     table = make_sampling_table(vocab_size) if require(p, "use_sampling_table", bool, where) else None
     strategy = setup(ctx.run)
     if first_pairs:  # the book: all couples in memory, batches drawn from the first 50,000 only
-        import tensorflow as tf
-
         couples, labels = skipgrams(data, vocab_size, window_size, negative_samples, sampling_table=table,
                                     seed=ctx.run.seed)
-        couples, labels = couples[:first_pairs], labels[:first_pairs].astype(np.float32)
-        ds = tf.data.Dataset.from_tensor_slices(((couples[:, 0], couples[:, 1]), labels))
-        ds = ds.shuffle(len(labels), seed=ctx.run.seed).repeat().batch(batch_size, drop_remainder=True)
+        couples, labels = couples[:first_pairs], labels[:first_pairs]
+        ds = shuffled_pair_batches(couples[:, 0], couples[:, 1], labels, batch_size, ctx.run.seed)
     else:
         ds = skipgram_dataset(data, vocab_size, window_size, negative_samples, table, batch_size, ctx.run.seed)
-    ds = ds.map(lambda x, y: ((x[0][:, None], x[1][:, None]), y))
     with strategy.scope():
         model = build_word2vec(vocab_size, vector_dim)
         model.compile(loss="binary_crossentropy",
@@ -140,7 +136,7 @@ def train_word2vec_keras(ctx: Context) -> dict[str, Any]:
         tmp.mkdir(parents=True)
         model.save(tmp / "model.keras")
         (tmp / "summary.txt").write_text(model_summary(model), encoding="utf-8")
-    save_vectors(ctx, c.words[:vocab_size], np.asarray(model.get_layer("embedding").embeddings))
+    save_vectors(ctx, c.words[:vocab_size], keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings))
     finish_history(ctx, {k: [float(v) for v in vs] for k, vs in hist.history.items()})
     steps = epochs * log_every
     ctx.tracker.log_metrics({"train_seconds": seconds, "examples_per_second": steps * batch_size / seconds})
@@ -241,9 +237,52 @@ def cooccurrences(ids: np.ndarray, vocab_size: int, window: int, chunk: int = 2_
     return total
 
 
-def train_glove(ctx: Context) -> dict[str, Any]:
-    import tensorflow as tf
+def half_squared_error(y_true, y_pred):
+    """GloVe's per-pair loss, 0.5 (w_i . w~_j + b_i + b~_j - log X_ij)^2, shape (batch,); f(X_ij) comes in as
+    the sample weight and the batch's losses are summed (``reduction="sum"``), as Pennington et al. sum them."""
+    return 0.5 * ops.sum(ops.square(y_pred - y_true), axis=-1)
 
+
+def build_glove(vocab_size: int, dim: int, init: dict[str, np.ndarray] | None = None) -> keras.Model:
+    """GloVe as a Keras model: word ids ``i`` and context ids ``j``, shape (batch, 1), to the score
+    w_i . w~_j + b_i + b~_j, shape (batch, 1). The four tables are Embedding layers ``W``, ``W_tilde``, ``b``,
+    ``b_tilde``; ``init`` sets their starting values (arrays of shape (vocab_size, dim) or (vocab_size, 1))."""
+    i = keras.Input((1,), dtype="int32", name="i")
+    j = keras.Input((1,), dtype="int32", name="j")
+    w = layers.Embedding(vocab_size, dim, name="W")(i)
+    w_tilde = layers.Embedding(vocab_size, dim, name="W_tilde")(j)
+    b = layers.Embedding(vocab_size, 1, name="b")(i)
+    b_tilde = layers.Embedding(vocab_size, 1, name="b_tilde")(j)
+    score = ops.sum(w * w_tilde, axis=-1) + b[..., 0] + b_tilde[..., 0]
+    model = keras.Model({"i": i, "j": j}, score, name="glove")
+    for name, value in (init or {}).items():
+        model.get_layer(name).embeddings.assign(value)
+    return model
+
+
+class _PerPairLoss(keras.callbacks.Callback):
+    """The epoch's loss as the mean over co-occurring pairs (Keras reports the mean of the batches' sums), and
+    the epoch's seconds; printed as one line."""
+
+    def __init__(self, pairs: int, batch_size: int, epochs: int):
+        super().__init__()
+        self.batches, self.pairs, self.epochs = math.ceil(pairs / batch_size), pairs, epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        logs["loss"] = float(logs["loss"]) * self.batches / self.pairs
+        logs["epoch_seconds"] = time.perf_counter() - self.t0
+        print(f"epoch {epoch + 1}/{self.epochs}  train_loss {logs['loss']:.4f}  ({logs['epoch_seconds']:.1f} s)",
+              flush=True)
+
+
+def train_glove(ctx: Context) -> dict[str, Any]:
+    """GloVe trained by ``Model.fit`` on any Keras backend: the nonzero X_ij in shuffled batches, AdaGrad
+    (initial accumulator 1, as Pennington et al.'s code), the sum of f(X_ij)-weighted squared errors per batch."""
     p, where = ctx.params, ctx.task.id
     c = corpus(ctx)
     vocab_size = min(require(p, "vocabulary_size", int, where), len(c.words))
@@ -257,47 +296,27 @@ def train_glove(ctx: Context) -> dict[str, Any]:
     count_seconds = time.perf_counter() - start
     i_idx, j_idx, x = X.row.astype(np.int32), X.col.astype(np.int32), X.data.astype(np.float32)
     weight = np.minimum(1.0, (x / x_max) ** alpha).astype(np.float32)
-    log_x = np.log(x)
+    log_x = np.log(x)[:, None]
     strategy = setup(ctx.run)
     rng = np.random.default_rng(ctx.run.seed)
+    init = {name: ((rng.random(shape, dtype=np.float32) - 0.5) / dim)
+            for name, shape in (("W", (vocab_size, dim)), ("W_tilde", (vocab_size, dim)), ("b", (vocab_size, 1)),
+                                ("b_tilde", (vocab_size, 1)))}
     with strategy.scope():
-        init = lambda shape: tf.Variable((rng.random(shape, dtype=np.float32) - 0.5) / dim)  # noqa: E731
-        W, W_tilde, b, b_tilde = init((vocab_size, dim)), init((vocab_size, dim)), init((vocab_size,)), init(
-            (vocab_size,))
-        opt = keras.optimizers.Adagrad(learning_rate=require(p, "learning_rate", float, where),
-                                       initial_accumulator_value=1.0)
-    variables = [W, W_tilde, b, b_tilde]
-
-    @tf.function
-    def step(i, j, f, lx):
-        with tf.GradientTape() as tape:
-            diff = (tf.reduce_sum(tf.gather(W, i) * tf.gather(W_tilde, j), axis=1) + tf.gather(b, i)
-                    + tf.gather(b_tilde, j) - lx)
-            loss = 0.5 * tf.reduce_sum(f * diff * diff)
-        opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return loss
-
-    history: dict[str, list[float]] = {"loss": [], "seconds": []}
-    for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        t0, total = time.perf_counter(), 0.0
-        for s in range(0, len(order), batch_size):
-            k = order[s:s + batch_size]
-            total += float(step(i_idx[k], j_idx[k], weight[k], log_x[k]))
-        if not math.isfinite(total):
-            raise NonFiniteLossError(f"{ctx.name}: the training loss became {total} in epoch {epoch + 1} of "
-                                     f"{epochs}, so training stopped and saved nothing (learning_rate too high?)")
-        history["loss"].append(total / len(x))
-        history["seconds"].append(time.perf_counter() - t0)
-        ctx.tracker.log_metrics({"train_loss": history["loss"][-1], "epoch_seconds": history["seconds"][-1]},
-                                step=epoch + 1)
-        print(f"epoch {epoch + 1}/{epochs}  train_loss {history['loss'][-1]:.4f}  ({history['seconds'][-1]:.1f} s)",
-              flush=True)
+        model = build_glove(vocab_size, dim, init)
+        model.compile(optimizer=keras.optimizers.Adagrad(learning_rate=require(p, "learning_rate", float, where),
+                                                          initial_accumulator_value=1.0),
+                      loss=keras.losses.LossFunctionWrapper(half_squared_error, reduction="sum", name="glove"))
+    hist = model.fit({"i": i_idx[:, None], "j": j_idx[:, None]}, log_x, sample_weight=weight,
+                     batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
+                     callbacks=[_PerPairLoss(len(x), batch_size, epochs), StopOnNonFiniteLoss(ctx.name, epochs),
+                                epoch_logger(ctx.tracker, epochs=epochs, echo=False)])
     seconds = time.perf_counter() - start
     ctx.model_dir.mkdir(parents=True, exist_ok=True)
-    save_vectors(ctx, c.words[:vocab_size], W.numpy() + W_tilde.numpy())
-    finish_history(ctx, {"loss": history["loss"]})
-    per_epoch = float(np.mean(history["seconds"])) if history["seconds"] else 0.0
+    vectors = sum(ops.convert_to_numpy(model.get_layer(n).embeddings) for n in ("W", "W_tilde"))
+    save_vectors(ctx, c.words[:vocab_size], vectors)
+    finish_history(ctx, {"loss": [float(v) for v in hist.history["loss"]]})
+    per_epoch = float(np.mean(hist.history["epoch_seconds"])) if epochs else 0.0
     return {"train_examples": int(len(data)), "epochs": epochs, "train_seconds": round(seconds, 3),
             "cooccurrence_entries": int(len(x)), "cooccurrence_seconds": round(count_seconds, 3),
             "seconds_per_epoch": round(per_epoch, 3), "vocabulary": vocab_size}
@@ -380,7 +399,7 @@ TASKS = (
          train_gensim_cbow, evaluate_embedding,
          Reference(0.155, "gensim PR #176: CBOW (mean) on text8, 640-d, window 10, restrict_vocab 30,000"),
          notes="the reference is for text8", **EMBEDDING),
-    Task("ch06_glove", "6.2 (GloVe)", "GloVe: co-occurrences and weighted least squares in TensorFlow", None,
+    Task("ch06_glove", "6.2 (GloVe)", "GloVe: co-occurrences and weighted least squares, trained by Keras", None,
          "test_analogy_accuracy", train_glove, evaluate_embedding,
          Reference(0.717, "Pennington et al. 2014, table 2: GloVe 300-d on 6B tokens, 71.7% (upper reference)"),
          notes="trained here on far smaller corpora than the reference", **EMBEDDING),

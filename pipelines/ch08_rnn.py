@@ -28,11 +28,10 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
+from dltm import batches, runtime
 from dltm import params as P
-from dltm import runtime
 from dltm.cli import MissingOutputError, UserError
 from dltm.evaluation import history_png, write_metrics
 from dltm.io import atomic_path, read_json, write_json, write_text
@@ -133,9 +132,10 @@ def fit_and_save(ctx: Context, model: keras.Model, train_ds, epochs: int, callba
     rate = n_train * epochs_run / seconds
     tr.log_metrics({"train_seconds": seconds, f"train_{unit}_per_second": rate})
     tr.log_text(summary, "model_summary.txt")
-    from dltm import mlflow_models  # MLflow Models: the keras flavor, and a pyfunc that continues seed texts
+    if tr.active:  # MLflow Models: the keras flavor, and a pyfunc that continues seed texts (no run: no MLflow)
+        from dltm import mlflow_models
 
-    mlflow_models.log_models(tr, ctx.model_dir)
+        mlflow_models.log_models(tr, ctx.model_dir)
     tr.log_artifact(ctx.train_dir / "history.csv", "plots")
     tr.log_artifact(ctx.train_dir / "history.png", "plots")
     return {"train_examples": int(n_train), "epochs": int(epochs_run), "train_seconds": round(seconds, 3),
@@ -208,13 +208,18 @@ def char_windows(idx_data: np.ndarray, seq_length: int, stride: int = 1) -> tupl
 
 
 def one_hot_dataset(x: np.ndarray, y: np.ndarray, vocab_size: int, batch_size: int,
-                    shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """Integer windows, one-hot encoded per batch (to_categorical of the whole text would not fit in memory)."""
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda a, b: (tf.one_hot(a, vocab_size), b), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+                    shuffle_seed: int | None = None):
+    """Integer windows, one-hot encoded per batch (to_categorical of the whole text would not fit in memory):
+    float32 (batch, seq_length, vocab_size) inputs, integer targets (:func:`dltm.batches.dataset`)."""
+    def tf_one_hot(a, b):
+        import tensorflow as tf
+
+        return tf.one_hot(a, vocab_size), b
+
+    def np_one_hot(a, b):
+        return np.eye(vocab_size, dtype=np.float32)[a], b
+
+    return batches.dataset(x, y, batch_size, shuffle_seed, transform=(tf_one_hot, np_one_hot))
 
 
 def build_char_rnn(vocab_size: int, hidden_size: int = 500, seq_length: int | None = None) -> keras.Model:
@@ -249,7 +254,7 @@ def sample(model: keras.Model, vocab: list[str], seed_text: str, n_chars: int, t
     out = []
     for _ in range(n_chars):
         x = eye[ids[-window:]][None]
-        p = np.asarray(model(x, training=False), dtype=np.float64)[0, -1]
+        p = ops.convert_to_numpy(model(x, training=False)).astype(np.float64)[0, -1]
         if not np.isfinite(p).all():
             raise ValueError("the model's next-character probabilities are not numbers (a diverged model): retrain")
         if temperature == 0:
@@ -369,8 +374,8 @@ def char_scores(model: keras.Model, x: np.ndarray, y: np.ndarray, vocab_size: in
     """(mean cross-entropy in nats, accuracy) over every predicted character of the windows."""
     total, correct, count = 0.0, 0, 0
     for xb, yb in one_hot_dataset(x, y, vocab_size, batch_size):
-        p = np.asarray(model(xb, training=False), dtype=np.float64)
-        t = yb.numpy()
+        p = np.asarray(model.predict_on_batch(xb), dtype=np.float64)
+        t = np.asarray(yb)
         picked = np.take_along_axis(p, t[..., None], axis=-1)[..., 0]
         total += float(-np.log(np.maximum(picked, 1e-12)).sum())
         correct += int((p.argmax(-1) == t).sum())
@@ -399,7 +404,7 @@ def evaluate_char_rnn(ctx: Context) -> dict[str, Any]:
     xt, _ = char_windows(encode_chars(train_text[: 3 + 2 * seq_length], chars), seq_length)
     lines = []
     if len(xt) > 2:
-        res = np.asarray(model(np.eye(len(chars), dtype=np.float32)[xt[2]][None], training=False))[0]
+        res = ops.convert_to_numpy(model(np.eye(len(chars), dtype=np.float32)[xt[2]][None], training=False))[0]
         lines += ["The book's check: training window i=2 in, the most likely next characters out:",
                   "".join(chars[i] for i in xt[2]), "".join(chars[i] for i in res.argmax(-1)), ""]
     seed_text = info["seed_text"]
@@ -420,9 +425,10 @@ def evaluate_char_rnn(ctx: Context) -> dict[str, Any]:
 # TimeDistributed(Dense(10000)) -> softmax, adam, num_steps 30, batch 20, 50 epochs, one-hot targets fed by a
 # Python generator (fit_generator). Here: Zaremba's reader (vocabulary from ptb.train.txt by frequency, <eos>
 # at every line end), his batching (the token stream cut into batch_size rows, windows of num_steps, targets
-# one token later) through tf.data, integer targets and logits (SparseCategoricalCrossentropy(from_logits)),
-# perplexity exp(mean cross-entropy) on valid and test after every epoch. ``stateful: true`` carries the
-# LSTM states from one window to the next (truncated BPTT, Zaremba's training), reset at each epoch.
+# one token later) through tf.data (a PyDataset on JAX and PyTorch), integer targets and logits
+# (SparseCategoricalCrossentropy(from_logits)), perplexity exp(mean cross-entropy) on valid and test after every
+# epoch. ``stateful: true`` carries the LSTM states from one window to the next (truncated BPTT, Zaremba's
+# training), reset at each epoch.
 # ------------------------------------------------------------------------------------------------------------
 
 PTB_SPLITS = ("train", "valid", "test")
@@ -468,9 +474,9 @@ def zaremba_batches(ids: np.ndarray, batch_size: int, num_steps: int) -> tuple[n
     return x, y
 
 
-def batches_dataset(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+def batches_dataset(x: np.ndarray, y: np.ndarray):
     """One element per prepared batch, in order (never shuffled: batch i+1 continues batch i)."""
-    return tf.data.Dataset.from_tensor_slices((x, y)).prefetch(tf.data.AUTOTUNE)
+    return batches.dataset(x, y, batch_size=0, prebatched=True)
 
 
 def build_ptb_lm(vocabulary: int = 10000, hidden_size: int = 500, num_layers: int = 2, dropout: float = 0.5,
@@ -516,20 +522,20 @@ def reset_states(model: keras.Model) -> None:
             layer.reset_states()
 
 
-def lm_cross_entropy(model: keras.Model, ds: tf.data.Dataset) -> float:
-    """Mean cross-entropy (nats per word) over every target of ``ds``, the batches in order. A stateful model
-    starts from zero states and carries them through the split, as Zaremba evaluated."""
+def lm_cross_entropy(model: keras.Model, ds) -> float:
+    """Mean cross-entropy (nats per word) over every target of ``ds`` (:func:`batches_dataset`), the batches in
+    order. A stateful model starts from zero states and carries them through the split, as Zaremba evaluated.
+    The logits come from ``predict_on_batch`` (compiled on every backend); the log-softmax is NumPy's, in
+    float64."""
     reset_states(model)
-
-    @tf.function
-    def step(x, y):
-        logits = model(x, training=False)
-        return ops.sum(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-
     total, count = 0.0, 0
     for x, y in ds:
-        total += float(step(x, y))
-        count += int(np.prod(y.shape))
+        logits = np.asarray(model.predict_on_batch(x), dtype=np.float64)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_z = np.log(np.exp(shifted).sum(axis=-1))
+        target = np.asarray(y)
+        total += float((log_z - np.take_along_axis(shifted, target[..., None], axis=-1)[..., 0]).sum())
+        count += target.size
     reset_states(model)
     return total / max(count, 1)
 
@@ -538,7 +544,7 @@ class Perplexity(keras.callbacks.Callback):
     """After each epoch: valid and test perplexity into the epoch's logs (history.csv, MLflow); with a
     stateful model, the states are reset at the start of each epoch."""
 
-    def __init__(self, splits: dict[str, tf.data.Dataset]):
+    def __init__(self, splits: dict[str, Any]):
         super().__init__()
         self.splits = splits
 
@@ -596,7 +602,7 @@ def ptb_data(root: Path, vocab_size: int) -> tuple[list[str], dict[str, np.ndarr
     return vocab, {split: to_ids(w, vocab) for split, w in words.items()}
 
 
-def ptb_split(ids: np.ndarray, s: dict[str, Any], cap, where: str, split: str) -> tf.data.Dataset:
+def ptb_split(ids: np.ndarray, s: dict[str, Any], cap, where: str, split: str):
     """The split in Zaremba's layout, the first batches only when a run cap (in rows of windows) applies."""
     x, y = zaremba_batches(ids, s["batch_size"], s["num_steps"])
     if len(x) == 0:
@@ -612,7 +618,7 @@ def train_ptb_lm(ctx: Context) -> dict[str, Any]:
     train_ds = ptb_split(ids["train"], s, ctx.run.cap_train, ctx.task.id, "train")
     evals = {name: ptb_split(ids[split], s, ctx.run.cap_eval, ctx.task.id, split)
              for name, split in (("val", "valid"), ("test", "test"))}
-    n_batches = int(train_ds.cardinality())
+    n_batches = batches.num_batches(train_ds)
     strategy = runtime.setup(ctx.run)
     with strategy.scope():
         model = build_ptb_lm(len(vocab), s["hidden_size"], s["num_layers"], s["dropout"], s["num_steps"],
@@ -659,7 +665,7 @@ def evaluate_ptb_lm(ctx: Context) -> dict[str, Any]:
         ce = lm_cross_entropy(model, ds)
         metrics[f"{name}_perplexity"] = math.exp(min(ce, 700.0))
         metrics[f"{name}_cross_entropy"] = ce
-        metrics[f"{name}_words"] = int(ds.cardinality()) * s["batch_size"] * s["num_steps"]
+        metrics[f"{name}_words"] = batches.num_batches(ds) * s["batch_size"] * s["num_steps"]
     metrics["vocab_size"] = len(vocab)
     # the final figures and the per-epoch curves of training, side by side for `dvc plots`
     rows = ["split,perplexity,cross_entropy,words"] + [

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                  tags=provenance_tags(task, run, stage, variant)) as tracker:
         ctx = tasks.Context(task, task_params, run, tracker, variant=variant)
         metrics = task.evaluate(ctx)
-        if task.outputs == "models":  # the run's model as a version of the registered model <task>[-<variant>]
+        if task.outputs == "models" and tracker.active:  # the run's model, a version of the model <task>[-<variant>]
             from dltm.mlflow_models import register
 
             register(tracker, name, task.metric, metrics)

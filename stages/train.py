@@ -64,13 +64,15 @@ def task_from_argv(argv: list[str] | None, doc: str) -> tuple[tasks.Task, P.RunS
                                       "ch07_kim2014: rand, static, non-static or multichannel)")
     args = ap.parse_args(argv)
     params = P.load()
+    run = P.RunSettings.from_params(params)
+    runtime.select_backend(run.backend)  # before the chapter module imports Keras
     task = tasks.get(args.task)
     if task.variants and args.variant not in task.variants:
         ap.error(f"{task.id} needs --variant, one of {', '.join(task.variants)}")
     if not task.variants and args.variant:
         ap.error(f"{task.id} has no variants")
     task_params = P.validate(task.id, P.section(params, task.id), task.params)
-    return task, P.RunSettings.from_params(params), task_params, args.variant
+    return task, run, task_params, args.variant
 
 
 def run_name(task: tasks.Task, variant: str | None) -> str:
