@@ -65,6 +65,10 @@ TINY = {"ch08_ptb_lm": {"hidden_size": 8, "num_steps": 5, "batch_size": 4, "epoc
         "ch07_kim2014": {"epochs": 1, "filter_nums": 2, "embed_size": 8, "batch_size": 16}}
 TINY_RUN = {"max_train_examples": 400, "max_eval_examples": 200}
 TINY_MR = {"dev_size": 60}
+CPU = {"ch08_ptb_lm": {"epochs": 1}, "ch07_kim2014": {"epochs": 3}}
+CPU_RUN = {"max_train_examples": 3000, "max_eval_examples": 0}
+"""``--size cpu`` (benchmarks/backends.py): the same models on a slice, for throughput on a CPU."""
+SIZES = {"tiny": (TINY, TINY_RUN, TINY_MR), "cpu": (CPU, CPU_RUN, {})}
 
 
 def plan_epochs(name: str, epochs: int, folds: int, seconds_per_epoch: float | None, left: float) -> int | None:
@@ -152,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("jax", "torch", "tensorflow"), default="jax")
     ap.add_argument("--out", type=Path, required=True, help="the JSON to write")
     ap.add_argument("--budget", type=float, default=450.0, help="seconds for everything (default 450)")
-    ap.add_argument("--size", choices=("gpu", "tiny"), default="gpu")
+    ap.add_argument("--size", choices=("gpu", "cpu", "tiny"), default="gpu",
+                    help="gpu: the settings above; cpu: a slice, for throughput; tiny: toy sizes (the test)")
     ap.add_argument("--runs", nargs="*", default=[r[0] for r in RUNS], help="a subset of the runs, in order")
     ap.add_argument("--work", type=Path, help="the scratch workspace (default: a temporary folder)")
     args = ap.parse_args(argv)
@@ -165,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
            "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
     base = load_yaml(ROOT / "params.yaml")
     base["run"]["backend"] = args.backend
-    if args.size == "tiny":
-        base["run"].update(TINY_RUN)
-        base["prepare"]["mr"].update(TINY_MR)
+    if args.size in SIZES:
+        base["run"].update(SIZES[args.size][1])
+        base["prepare"]["mr"].update(SIZES[args.size][2])
     report = {"benchmark": "gpu_check", "date": datetime.date.today().isoformat(), "size": args.size,
               "backend": args.backend, "machine": device_info(args.backend), "host": platform.node(),
               "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -179,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if name not in args.runs:
             continue
         params = json.loads(json.dumps(base))
-        settings = {**overrides, **(TINY.get(task, {}) if args.size == "tiny" else {})}
+        settings = {**overrides, **(SIZES[args.size][0].get(task, {}) if args.size in SIZES else {})}
         left = args.budget - (time.perf_counter() - start)
         folds = prepare.get("cv_folds", 1) if settings.get("protocol") == "cv" else 1
         epochs = plan_epochs(name, int(settings["epochs"]), folds, per_epoch.get(task), left)

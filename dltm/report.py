@@ -52,6 +52,58 @@ def why_not_run(task: Task, root: Path, variant: str | None = None) -> str:
     return f"its stages for {name} have not run in this workspace"
 
 
+def backend_label(machine: dict[str, Any]) -> str:
+    """'TF 2.21.0', 'JAX 0.10.2', 'PyTorch 2.11.0' or 'NumPy', from a run.json's machine record (records made
+    before ``run.backend`` existed are TensorFlow's)."""
+    backend = machine.get("backend", "tensorflow")
+    names = {"tensorflow": "TF", "jax": "JAX", "torch": "PyTorch"}
+    return f"{names[backend]} {machine.get(backend, '?')}" if backend in names else "NumPy"
+
+
+def backends_section(root: Path) -> list[str]:
+    """"Backends": benchmarks/results/backends.json (``python -m benchmarks.backends``), if it exists."""
+    path = root / "benchmarks" / "results" / "backends.json"
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    lines = ["## Backends", "",
+             f"The same stages on each Keras backend of this CPU, one after the other in one run of "
+             f"`python -m benchmarks.backends` ({data.get('date')}; {data.get('host_cpu')}; Keras "
+             f"{data.get('keras')}; `{data.get('settings')}`: a slice of the training data, so the metrics are "
+             f"below the full runs'). Throughput counts training examples (MR sentences, PTB words) per second, "
+             f"first epoch's compilation included; the ratio is to TensorFlow's in the same run.", "",
+             "| Task | Backend | Test metric | Value | Throughput (/s) | s/epoch | Ratio to TF |",
+             "|---|---|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        lines.append(f"| {r['task']} | {r['backend']} {data.get('versions', {}).get(r['backend'], '')} | "
+                     f"{r['metric']} | {fmt(r['value'])} | {r['throughput']:,.0f} | {r['seconds_per_epoch']:.1f} | "
+                     f"{fmt(r['ratio_to_tensorflow'])} |")
+    return lines
+
+
+def gpu_section(root: Path) -> list[str]:
+    """"On a GPU": every reports/gpu/*.json that ``benchmarks/gpu_check.py`` wrote on a GPU machine."""
+    reports = sorted((root / "reports" / "gpu").glob("*.json"))
+    if not reports:
+        return []
+    lines = ["## On a GPU", "", "`benchmarks/gpu_check.py` on a GPU machine (JAX or PyTorch, no TensorFlow):", "",
+             "| Run | Task | Device | Backend | Date | Commit | Epochs | s/epoch | Test metric | Reference |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for path in reports:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        m = data.get("machine", {})
+        for name, r in data.get("runs", {}).items():
+            metric = "test_perplexity" if "test_perplexity" in r["metrics"] else "test_accuracy"
+            lines.append(f"| {name} | {r['task']}{'-' + r['variant'] if r.get('variant') else ''} | "
+                         f"{m.get('gpu', '?')} | {backend_label(m)} | {data.get('date')} | {data.get('commit')} | "
+                         f"{r['run'].get('epochs', '-')} | {r['seconds_per_epoch']:.1f} | "
+                         f"{metric} {fmt(r['metrics'].get(metric))} | {fmt(r.get('reference'))} "
+                         f"({r.get('reference_is', '')}) |")
+        for name, why in data.get("skipped", {}).items():
+            lines.append(f"| {name} | skipped: {why} | | | | | | | | |")
+    return lines
+
+
 def build(tasks: list[Task], root: Path = Path(".")) -> str:
     lines = [
         "# Results",
@@ -102,7 +154,7 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
             provenance.append(
                 f"| {name} | {run.get('seed', '-')} | {caps(run)} | {run.get('train_examples', '-')} | "
                 f"{run.get('epochs', '-')} | {fmt(run.get('train_seconds'))} | {device}; "
-                f"TF {m.get('tensorflow', '?')} | {str(run.get('git_commit', '?'))[:10]} |"
+                f"{backend_label(m)} | {str(run.get('git_commit', '?'))[:10]} |"
             )
             if task.notes or task.also:
                 extra = "; ".join(f"{k} = {ours(metrics, k)}" for k in task.also if k in metrics
@@ -123,5 +175,8 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
     for module in sorted({task.chapter for task in tasks}):
         for section in getattr(importlib.import_module(module), "REPORT_SECTIONS", ()):
             sections += ["", *section(root)]
+    for section in (backends_section, gpu_section):
+        lines_ = section(root)
+        sections += ["", *lines_] if lines_ else []
     return "\n".join(lines + sections + provenance + (throughput if len(throughput) > 6 else []) + notes
                      + (pictures if len(pictures) > 3 else [])) + "\n"

@@ -269,6 +269,7 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
         "epochs": int(epochs_run),
         "batch_size": int(fit.batch_size),
         "train_seconds": round(seconds, 3),
+        "examples_per_second": round(len(x_train) * epochs_run / seconds, 1),
         "params": int(model.count_params()),
     }
     if fit.early_stopping_patience:
