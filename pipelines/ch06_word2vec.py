@@ -260,6 +260,16 @@ def build_glove(vocab_size: int, dim: int, init: dict[str, np.ndarray] | None = 
     return model
 
 
+class GloveLoss(keras.losses.Loss):
+    """:func:`half_squared_error`, summed over the batch (``reduction="sum"``) after the weights f(X_ij)."""
+
+    def __init__(self, name: str = "glove", **kwargs):
+        super().__init__(name=name, reduction="sum", **kwargs)
+
+    def call(self, y_true, y_pred):
+        return half_squared_error(y_true, y_pred)
+
+
 class _PerPairLoss(keras.callbacks.Callback):
     """The epoch's loss as the mean over co-occurring pairs (Keras reports the mean of the batches' sums), and
     the epoch's seconds; printed as one line."""
@@ -306,7 +316,7 @@ def train_glove(ctx: Context) -> dict[str, Any]:
         model = build_glove(vocab_size, dim, init)
         model.compile(optimizer=keras.optimizers.Adagrad(learning_rate=require(p, "learning_rate", float, where),
                                                           initial_accumulator_value=1.0),
-                      loss=keras.losses.LossFunctionWrapper(half_squared_error, reduction="sum", name="glove"))
+                      loss=GloveLoss())
     hist = model.fit({"i": i_idx[:, None], "j": j_idx[:, None]}, log_x, sample_weight=weight,
                      batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
                      callbacks=[_PerPairLoss(len(x), batch_size, epochs), StopOnNonFiniteLoss(ctx.name, epochs),

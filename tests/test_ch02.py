@@ -33,11 +33,14 @@ def test_xor_hidden_layer_matches_the_book():
     assert y.tolist() == [0, 1, 1, 0]
 
 
-def test_backprop_gradients_equal_tensorflow_autodiff():
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_backprop_gradients_equal_each_backends_autodiff(backend):
+    pytest.importorskip(backend, reason=f"{backend} is not installed")
     p = ch02.init_mlp(4, seed=5)
-    ours, tf = ch02.backprop(p, ch02.X_XOR, ch02.Y_XOR), ch02.tf_gradients(p, ch02.X_XOR, ch02.Y_XOR)
+    ours = ch02.backprop(p, ch02.X_XOR, ch02.Y_XOR)
+    theirs = ch02.autodiff_gradients(p, ch02.X_XOR, ch02.Y_XOR, backend=backend)
     for k in p:
-        np.testing.assert_allclose(ours[k], tf[k], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-10, atol=1e-12)
     # and a finite difference on one weight, independent of both
     eps = 1e-6
     plus = {k: v.copy() for k, v in p.items()}

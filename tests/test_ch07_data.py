@@ -10,7 +10,7 @@ from stages import predict
 from .conftest import run_task, synthetic_imdb
 
 SMALL_CNN = {"ch07_cnn1d_imdb.maxlen": 40, "ch07_cnn1d_imdb.filters": 8, "ch07_cnn1d_imdb.hidden_dims": 8,
-             "ch07_cnn1d_imdb.epochs": 6, "ch07_cnn1d_imdb.vocab_size": 60}
+             "ch07_cnn1d_imdb.epochs": 10, "ch07_cnn1d_imdb.vocab_size": 60}
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def test_models_follow_the_book():
 
 
 def test_lstm_sentiment_end_to_end_and_predict(mr, monkeypatch, capsys):
-    m = run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", epochs=6))
+    m = run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", epochs=10))
     assert m["n_examples"] == 60 and m["test_accuracy"] > 0.75  # the synthetic classes differ by their words
     capsys.readouterr()
     assert predict.main(["ch09_lstm_sentiment", "superb brilliant charming film", "awful boring tedious mess"]) == 0
@@ -88,8 +88,8 @@ def test_custom_cell_end_to_end(mr, monkeypatch):
 @pytest.mark.parametrize("peephole", ["full", "diagonal"])
 def test_peephole_sentiment_end_to_end(mr, monkeypatch, peephole):
     m = run_task(mr, monkeypatch, "ch09_peephole_sentiment", small("ch09_peephole_sentiment", peephole=peephole,
-                                                                   epochs=6))
-    assert m["test_accuracy"] > 0.75
+                                                                   epochs=10))
+    assert m["test_accuracy"] > 0.75  # 10 epochs: learnt on every backend (at 6, JAX's random stream may not be)
     model = keras.models.load_model(mr / "models" / "ch09_peephole_sentiment" / "model.keras")
     assert model.get_layer("peephole_bilstm").backward_layer.cell.peephole == peephole
 
