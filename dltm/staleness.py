@@ -39,10 +39,12 @@ def stale_stages(root: str | Path = ".") -> dict[str, str]:
 
     Stages downstream of a stale stage are stale as well ("upstream <stage> is stale"). Reads the DVC
     repository at ``root``; raises ``dvc.exceptions.NotDvcRepoError`` outside one."""
+    import contextlib
+
     import networkx as nx
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
+    with contextlib.chdir(root), Repo(".") as repo:  # DVC names stages relative to the working directory
         status = repo.status()
         graph = repo.index.graph  # edges go from a stage to the stages it depends on
         locked = locked_stages(root)
@@ -84,7 +86,9 @@ def stale_results(root: str | Path = ".", stale: dict[str, str] | None = None) -
     from dvc.repo import Repo
 
     stale = stale_stages(root) if stale is None else stale
-    with Repo(str(root)) as repo:
+    import contextlib
+
+    with contextlib.chdir(root), Repo(".") as repo:
         outs = {stage.addressing: [str(out.def_path) for out in stage.outs] for stage in repo.index.stages}
     names: dict[str, list[str]] = {}
     for stage in stale:
