@@ -38,8 +38,14 @@ ci-repro: setup                      ## what CI does: pull, repro what changed, 
 stale: setup                         ## list the stale committed results and mark them in reports/results.md
 	python -m stages.report --stale
 
-test: setup                          ## the test suite, as CI runs it
+# The chapters' model, cell, loss and training-loop tests again on JAX (issue 14); test_backends.py and
+# test_gpu_check.py run whole stages on JAX in the first pass.
+JAX_TESTS = tests/test_models.py tests/test_rnn.py tests/test_training.py tests/test_skipgram.py tests/test_ch06.py \
+	tests/test_ch09.py
+
+test: setup                          ## the test suite, as CI runs it (then the chapters' model tests on JAX)
 	python -m pytest -q
+	KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider $(JAX_TESTS) -k "not rnn_comparison"
 
 lint: setup
 	ruff check .

@@ -19,7 +19,7 @@ from .conftest import MIRROR, REPO, synthetic_mr
 pytest.importorskip("jax", reason="the JAX backend is not installed (the jax extra; make setup installs it)")
 pytestmark = pytest.mark.slow
 
-SLICE = {"run.max_train_examples": 3000, "ch07_kim2014.protocol": "holdout", "ch07_kim2014.epochs": 3,
+SLICE = {"run.max_train_examples": 3000, "ch07_kim2014.protocol": "holdout", "ch07_kim2014.epochs": 5,
          "ch09_lstm_sentiment.epochs": 2}
 """A slice of MR: the first 3000 training sentences (of the book's 9662), the book's 1000 dev sentences as test."""
 LEARNS = 0.6 if MIRROR is not None else 0.8
