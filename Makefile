@@ -55,6 +55,7 @@ bench: setup                         ## benchmarks/ (see benchmarks/README.md)
 	python -m benchmarks.kim_cnn_throughput
 	python -m benchmarks.skipgram_throughput
 	python -m benchmarks.startup
+	python -m benchmarks.backends
 
 # The experiments of this checkout beside the baseline, one row each: the seed and caps, the params that differ
 # between rows, and the headline metric (Task.metric, named test_* or as before) of each task whose result differs.
