@@ -17,7 +17,6 @@ import argparse
 import datetime
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,10 +30,13 @@ RUNS = {"kim_rand_one_fold": ("test_accuracy", "examples_per_second"),
 
 
 def mirror() -> Path:
-    found = os.environ.get("DLTM_DATA_MIRROR") or str(ROOT.parent / "shared" / "datasets")
-    if not (Path(found) / "mr").is_dir() or not (Path(found) / "ptb").is_dir():
+    """``$DLTM_DATA_MIRROR`` (dltm.datasets.mirror_dir), else ``../shared/datasets`` beside the checkout."""
+    from dltm.datasets import mirror_dir
+
+    found = mirror_dir() or ROOT.parent / "shared" / "datasets"
+    if not (found / "mr").is_dir() or not (found / "ptb").is_dir():
         raise SystemExit(f"error: no mr/ and ptb/ under {found}: set DLTM_DATA_MIRROR to the dataset mirror")
-    return Path(found)
+    return found
 
 
 def installed(backend: str) -> bool:
@@ -79,12 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"benchmark": "backends", "date": datetime.date.today().isoformat(),
                                "host_cpu": machine.get("host_cpu"), "keras": machine.get("keras"),
-                               "versions": {b: r["machine"].get(b if b != "tensorflow" else "tensorflow")
-                                            for b, r in results.items()},
+                               "versions": {b: r["machine"].get(b) for b, r in results.items()},
                                "settings": "benchmarks/gpu_check.py --size cpu", "rows": table}, indent=2) + "\n")
     print(f"{'run':<20} {'backend':<11} {'metric':<16} {'value':>8} {'throughput':>12} {'s/epoch':>8} {'ratio':>6}")
     for r in table:
-        print(f"{r['run']:<20} {r['backend']:<11} {r['metric']:<16} {r['value']:>8.4f} {r['throughput']:>12,.0f} "
+        value = "-" if r["value"] is None else f"{r['value']:.4f}"
+        rate = "-" if r["throughput"] is None else f"{r['throughput']:,.0f}"
+        print(f"{r['run']:<20} {r['backend']:<11} {r['metric']:<16} {value:>8} {rate:>12} "
               f"{r['seconds_per_epoch']:>8.1f} {r['ratio_to_tensorflow'] or '-':>6}")
     print(f"-> {OUT.relative_to(ROOT)}")
     return 0

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["git", "clone", "-q", args.repo, str(clone)], check=True)
         subprocess.run(["dvc", "remote", "add", "--local", "--force", "--default", "bench", args.remote],
                        cwd=clone, check=True, capture_output=True)
-        pull_seconds, _ = timed(["pull", "--run-cache"], clone)
+        pull_seconds, _ = timed(["pull", "--run-cache", "--allow-missing"], clone)
         stages = len(subprocess.run(["dvc", "stage", "list"], cwd=clone, capture_output=True, text=True,
                                     check=True).stdout.splitlines())
         runs: dict[str, list[float]] = {name: [] for name in COMMANDS}

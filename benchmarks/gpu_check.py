@@ -82,6 +82,19 @@ def plan_epochs(name: str, epochs: int, folds: int, seconds_per_epoch: float | N
     return fit if name in BUDGET_FIT and fit > 0 else None
 
 
+def estimate(name: str, task: str, settings: dict, timed: dict[str, tuple[str, dict, float]]) -> float | None:
+    """Seconds per epoch of run ``name``, from the last run of the same task timed before it (``timed``: run
+    name -> (task, settings, seconds per epoch)), scaled by (hidden_size ratio)^2 for the PTB model: the words
+    per epoch are the same, the cost of a step grows with the square of the LSTM's width."""
+    same = [(s, t) for n, (k, s, t) in timed.items() if k == task]
+    if not same:
+        return None
+    before, seconds = same[-1]
+    if "hidden_size" in settings and "hidden_size" in before:
+        seconds *= (settings["hidden_size"] / before["hidden_size"]) ** 2
+    return seconds
+
+
 def load_yaml(path: Path) -> dict:
     from ruamel.yaml import YAML
 
@@ -119,11 +132,13 @@ def python_path() -> str:
     return os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
 
-def stage(work: Path, env: dict[str, str], *args: str) -> float:
-    """``python -m stages.<args>`` in ``work``; its output is passed through. Returns the wall seconds."""
+def stage(work: Path, env: dict[str, str], *args: str, timeout: float | None = None) -> float:
+    """``python -m stages.<args>`` in ``work``; its output is passed through. Returns the wall seconds; raises
+    subprocess.TimeoutExpired after ``timeout`` seconds (the budget's end)."""
     start = time.perf_counter()
     print(f"$ python -m stages.{' '.join(args)}", flush=True)
-    proc = subprocess.run([sys.executable, "-m", f"stages.{args[0]}", *args[1:]], cwd=work, env=env)
+    proc = subprocess.run([sys.executable, "-m", f"stages.{args[0]}", *args[1:]], cwd=work, env=env,
+                          timeout=None if timeout is None else max(timeout, 1.0))
     if proc.returncode:
         raise RuntimeError(f"stages.{' '.join(args)} failed (exit {proc.returncode})")
     return time.perf_counter() - start
@@ -178,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
               "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                        text=True).stdout.strip() or "unknown",
               "budget_seconds": args.budget, "runs": {}, "skipped": {}}
-    per_epoch: dict[str, float] = {}
+    timed: dict[str, tuple[str, dict, float]] = {}
     prepared: dict[str, object] = {}
     for name, task, variant, overrides, prepare, reference, what in RUNS:
         if name not in args.runs:
@@ -187,9 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = {**overrides, **(SIZES[args.size][0].get(task, {}) if args.size in SIZES else {})}
         left = args.budget - (time.perf_counter() - start)
         folds = prepare.get("cv_folds", 1) if settings.get("protocol") == "cv" else 1
-        epochs = plan_epochs(name, int(settings["epochs"]), folds, per_epoch.get(task), left)
+        guess = estimate(name, task, settings, timed)
+        epochs = plan_epochs(name, int(settings["epochs"]), folds, guess, left)
         if epochs is None:
-            report["skipped"][name] = (f"{settings['epochs']} epochs x {folds} fold(s) at {per_epoch[task]:.1f} "
+            report["skipped"][name] = (f"{settings['epochs']} epochs x {folds} fold(s) at about {guess:.1f} "
                                        f"s/epoch do not fit in the {left:.0f} s left")
             print(f"skip {name}: {report['skipped'][name]}", flush=True)
             continue
@@ -198,16 +214,22 @@ def main(argv: list[str] | None = None) -> int:
         params["prepare"]["mr"].update(prepare)
         dump_yaml(params, work / "params.yaml")
         seconds = 0.0
-        if task == "ch07_kim2014" and prepared.get("mr") != params["prepare"]["mr"]:
-            seconds += stage(work, env, "prepare", "mr")
-            prepared["mr"] = params["prepare"]["mr"]
         stage_args = [task] + (["--variant", variant] if variant else [])
-        train_seconds = stage(work, env, "train", *stage_args)
-        seconds += train_seconds + stage(work, env, "evaluate", *stage_args)
+        try:
+            if task == "ch07_kim2014" and prepared.get("mr") != params["prepare"]["mr"]:
+                seconds += stage(work, env, "prepare", "mr", timeout=left)
+                prepared["mr"] = params["prepare"]["mr"]
+            train_seconds = stage(work, env, "train", *stage_args, timeout=left - seconds)
+            seconds += train_seconds + stage(work, env, "evaluate", *stage_args, timeout=left - seconds - train_seconds)
+        except subprocess.TimeoutExpired:
+            report["skipped"][name] = f"stopped at the end of the budget ({args.budget:.0f} s), {epochs} epochs planned"
+            print(f"stop {name}: {report['skipped'][name]}", flush=True)
+            break
         got = result(work, task, variant)
-        per_epoch[task] = got["run"].get("train_seconds", train_seconds) / max(epochs * folds, 1)
+        per_epoch = got["run"].get("train_seconds", train_seconds) / max(epochs * folds, 1)
+        timed[name] = (task, settings, per_epoch)
         report["runs"][name] = {"task": task, "variant": variant, "settings": settings, **got,
-                                "seconds_per_epoch": round(per_epoch[task], 3), "wall_seconds": round(seconds, 1),
+                                "seconds_per_epoch": round(per_epoch, 3), "wall_seconds": round(seconds, 1),
                                 "reference": reference, "reference_is": what}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")  # after every run: a cut-off run keeps the rest

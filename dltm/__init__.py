@@ -1,4 +1,4 @@
-"""dltm: the shared library behind the chapters of 《深度学习与文本挖掘》 on TensorFlow 2.21 / Keras 3.
+"""dltm: the shared library behind the chapters of 《深度学习与文本挖掘》 on Keras 3 (TensorFlow 2.21 by default).
 
 Every chapter module in ``pipelines/`` imports from here; every DVC stage in ``stages/`` is a thin wrapper
 around it. The pieces, each written once:
@@ -6,12 +6,15 @@ around it. The pieces, each written once:
 - ``dltm.datasets``   the dataset registry, verified downloads, the offline mirror
 - ``dltm.text``       Kim's clean_str and a tokenizer with the Keras 2 Tokenizer's semantics
 - ``dltm.params``     params.yaml, the run-wide caps and settings
-- ``dltm.runtime``    seeds, determinism, mixed precision, distribution strategy
-- ``dltm.training``   one Keras training loop over tf.data
-- ``dltm.evaluation`` classification metrics and the confusion-matrix picture
+- ``dltm.runtime``    the Keras backend, seeds, determinism, mixed precision, data parallelism
+- ``dltm.batches``    input pipelines on any backend (tf.data on TensorFlow, a PyDataset elsewhere)
+- ``dltm.training``   one Keras training loop
+- ``dltm.decoding``   greedy and beam-search decoding of sequence models
+- ``dltm.evaluation`` classification and translation metrics, the pictures
 - ``dltm.tracking``   MLflow, never allowed to lose a finished result
 - ``dltm.tasks``      the task registry: task id -> chapter module, book section, reference numbers
 - ``dltm.report``     reports/results.md
+- ``dltm.staleness``  which committed results no longer match the checkout (DVC's status)
 
 **A quiet TensorFlow.** Importing this package (which every entry point does before anything imports
 TensorFlow: ``stages``, ``pipelines``, ``benchmarks``) imports neither Keras nor TensorFlow, and silences

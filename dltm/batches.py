@@ -31,7 +31,7 @@ def _length(structure: Any) -> int:
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """``(x, y)`` in batches of ``batch_size`` (the last one smaller unless ``drop_remainder``), reshuffled
+    """``(x, y)`` in batches of ``batch_size`` (the last one smaller), reshuffled
     before every epoch when ``shuffle_seed`` is given (``numpy.random.default_rng(shuffle_seed)``), else in
     order. ``transform(x_batch, y_batch) -> (x_batch, y_batch)`` is applied to each batch (e.g. one-hot
     encoding that would not fit in memory for the whole set). ``prebatched=True``: ``x`` and ``y`` are already
@@ -40,22 +40,21 @@ class ArrayBatches(keras.utils.PyDataset):
     ``len()`` is the number of batches per epoch. Raises ValueError when x and y differ in length."""
 
     def __init__(self, x: Any, y: np.ndarray | None, batch_size: int, shuffle_seed: int | None = None,
-                 transform: Callable[[Any, Any], tuple[Any, Any]] | None = None, prebatched: bool = False,
-                 drop_remainder: bool = False):
+                 transform: Callable[[Any, Any], tuple[Any, Any]] | None = None, prebatched: bool = False):
         super().__init__()
         n = _length(x)
         if y is not None and len(y) != n:
             raise ValueError(f"x has {n} examples but y has {len(y)}")
         self.x, self.y, self.n = x, y, n
         self.batch_size = 1 if prebatched else int(batch_size)
-        self.prebatched, self.transform, self.drop_remainder = prebatched, transform, drop_remainder
+        self.prebatched, self.transform = prebatched, transform
         self.rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
         self.order = self.rng.permutation(n) if self.rng is not None else None
 
     def __len__(self) -> int:
         if self.prebatched:
             return self.n
-        return self.n // self.batch_size if self.drop_remainder else math.ceil(self.n / self.batch_size)
+        return math.ceil(self.n / self.batch_size)
 
     def __getitem__(self, i: int):
         if self.prebatched:

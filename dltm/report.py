@@ -76,7 +76,9 @@ def backends_section(root: Path) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for r in data.get("rows", []):
         lines.append(f"| {r['task']} | {r['backend']} {data.get('versions', {}).get(r['backend'], '')} | "
-                     f"{r['metric']} | {fmt(r['value'])} | {r['throughput']:,.0f} | {r['seconds_per_epoch']:.1f} | "
+                     f"{r['metric']} | {fmt(r['value'])} | "
+                     f"{'-' if r['throughput'] is None else format(r['throughput'], ',.0f')} | "
+                     f"{r['seconds_per_epoch']:.1f} | "
                      f"{fmt(r['ratio_to_tensorflow'])} |")
     return lines
 

@@ -47,7 +47,7 @@ def stale_stages(root: str | Path = ".") -> dict[str, str]:
     with contextlib.chdir(root), Repo(".") as repo:  # DVC names stages relative to the working directory
         status = repo.status()
         graph = repo.index.graph  # edges go from a stage to the stages it depends on
-        locked = locked_stages(root)
+        locked = locked_stages(".")
         by_name = {stage.addressing: stage for stage in graph.nodes}
         stale = {name: "; ".join(reasons) for name, entries in status.items()
                  if name in locked and (reasons := _reasons(entries))}
@@ -98,30 +98,31 @@ def stale_results(root: str | Path = ".", stale: dict[str, str] | None = None) -
 
 
 def mark_report(text: str, stale: dict[str, str], results: dict[str, list[str]]) -> str:
-    """reports/results.md with the *Ours* cell of every stale row marked ``(stale)`` and a section listing the
-    stale stages and why; marks of an earlier call are removed first, so the result depends only on ``stale``.
-    The table's *Task* column is the first, *Ours* the fifth."""
+    """reports/results.md with the *Ours* cell of every stale row of the results table (the first table, its
+    column found by the header ``Ours``) marked ``(stale)``, and a section listing the stale stages and why;
+    marks of an earlier call are removed first, so the result depends only on ``stale``."""
     lines = text.rstrip("\n").split("\n")
     if SECTION in lines:
         end = next((i for i in range(lines.index(SECTION) + 1, len(lines)) if lines[i].startswith("## ")),
                    len(lines))
         start = lines.index(SECTION) - 1  # the blank line before it; the one before the next section stays
         lines = lines[:start] + lines[end - 1 if end < len(lines) else end:]
-    out = []
-    for line in lines:
-        cells = line.split(" | ")
-        if line.startswith("| ") and len(cells) > 4:
-            cells[4] = cells[4].removesuffix(STALE_MARK)
-            if cells[0][2:] in results:
-                cells[4] += STALE_MARK
-            line = " | ".join(cells)
-        out.append(line)
-    if stale:  # after the first table
-        first = next((i for i, line in enumerate(out) if line.startswith("|")), len(out))
-        at = next((i for i in range(first, len(out)) if not out[i].startswith("|")), len(out))
+    first = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
+    after = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
+    header = [c.strip() for c in lines[first].strip("|").split("|")] if first < len(lines) else []
+    if "Ours" in header:
+        col = header.index("Ours")
+        for i in range(first + 2, after):  # the rows, after the header and its |---| line
+            cells = lines[i].split("|")  # cells[0] is the text before the first "|"
+            value = cells[col + 1].rstrip().removesuffix(STALE_MARK)
+            if cells[1].strip() in results:
+                value += STALE_MARK
+            cells[col + 1] = value + " "
+            lines[i] = "|".join(cells)
+    if stale:
         section = ["", SECTION, "",
                    "These results were made by stages that would run again with this checkout's code and params",
                    "(`dvc status`); their rows are marked *(stale)* until `dvc repro` re-runs them.", "",
                    *[f"- `{name}`: {why}" for name, why in stale.items()]]
-        out = out[:at] + section + out[at:]
-    return "\n".join(out) + "\n"
+        lines = lines[:after] + section + lines[after:]
+    return "\n".join(lines) + "\n"

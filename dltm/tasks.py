@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch03_keras", "pipelines.ch04_feedforward",
                    "pipelines.ch05_cnn", "pipelines.ch06_word2vec", "pipelines.ch07_text_cnn", "pipelines.ch08_rnn",
-                   "pipelines.ch09_lstm_sentiment")
+                   "pipelines.ch09_lstm_sentiment", "pipelines.ch10_seq2seq")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Task:
     variants_are_datasets: bool = True
     """Whether a variant names the dataset read (chapter 6's corpora) or a model variant (Kim's)."""
     run_params: tuple[str, ...] = ("seed", "max_train_examples", "max_eval_examples", "max_epochs",
-                                   "mixed_precision", "distribution")
+                                   "mixed_precision", "distribution", "backend")
     """The keys of params.yaml's ``run`` section the task reads (logged to MLflow with its own section); a task
     written in NumPy reads the seed at most, chapter 7's MR classifiers also ``text_data``."""
 

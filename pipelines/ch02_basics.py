@@ -250,8 +250,6 @@ def autodiff_gradients(p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
     backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend == "jax":
         import jax
-
-        jax.config.update("jax_enable_x64", True)
         import jax.numpy as jnp
 
         def error(vs):
@@ -259,7 +257,10 @@ def autodiff_gradients(p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
             y = jax.nn.sigmoid(h @ vs["W2"] + vs["b2"])
             return 0.5 * jnp.sum((t.reshape(-1, 1) - y) ** 2)
 
-        return {k: np.asarray(g) for k, g in jax.grad(error)({k: jnp.asarray(v) for k, v in p.items()}).items()}
+        x64 = jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+        with x64:  # float64 here only, not for the rest of the process
+            grads = jax.grad(error)({k: jnp.asarray(v, dtype=jnp.float64) for k, v in p.items()})
+            return {k: np.asarray(g) for k, g in grads.items()}
     if backend == "torch":
         import torch
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gpu_check import BUDGET_FIT, plan_epochs
+from benchmarks.gpu_check import BUDGET_FIT, estimate, plan_epochs
 
 from .conftest import REPO, synthetic_mr, write_corpora
 
@@ -38,6 +38,13 @@ def test_plan_epochs_runs_whole_runs_or_skips_and_cuts_only_the_budget_fit_ones(
     fit = next(iter(BUDGET_FIT))
     assert plan_epochs(fit, 39, 1, 10.0, 100.0) == 9  # 90% of 100 s at 10 s per epoch
     assert plan_epochs(fit, 39, 1, 10.0, 5.0) is None
+
+
+def test_an_untimed_run_is_estimated_from_the_same_tasks_last_run_scaled_by_width():
+    timed = {"ptb_small": ("ch08_ptb_lm", {"hidden_size": 200}, 2.0), "kim": ("ch07_kim2014", {}, 1.5)}
+    assert estimate("ptb_medium", "ch08_ptb_lm", {"hidden_size": 650}, timed) == pytest.approx(2.0 * 3.25 ** 2)
+    assert estimate("kim_10", "ch07_kim2014", {}, timed) == 1.5
+    assert estimate("ptb_small", "ch08_ptb_lm", {"hidden_size": 200}, {}) is None
 
 
 def test_gpu_check_trains_through_the_stages_without_tensorflow_mlflow_or_dvc(tmp_path):
