@@ -99,29 +99,39 @@ def _guarded(tracker: Tracker, what: str, fn: Callable[[], Any]) -> Any:
 
 
 def keras_signature(model):
-    """The model's signature: one tensor in and one out, with the model's dtypes and shapes; the batch and every
-    free dimension (a character model's sequence length) are -1. Raises ValueError for a model with several
-    inputs or outputs (no task of the project has one)."""
+    """The model's signature, with the model's dtypes and shapes; the batch and every free dimension (a
+    character model's sequence length) are -1. One input: an unnamed tensor; several (chapter 10's encoder and
+    decoder inputs): tensors named as the model's inputs. Raises ValueError for a model with several outputs."""
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError(f"{model.name}: {len(model.inputs)} inputs and {len(model.outputs)} outputs; the "
-                         f"signature here describes one of each")
+    if len(model.outputs) != 1:
+        raise ValueError(f"{model.name}: {len(model.outputs)} outputs; the signature here describes one")
 
-    def spec(t):
-        return TensorSpec(np.dtype(t.dtype), (-1, *(-1 if d is None else int(d) for d in t.shape[1:])))
+    def spec(t, name=None):
+        return TensorSpec(np.dtype(t.dtype), (-1, *(-1 if d is None else int(d) for d in t.shape[1:])), name)
 
-    return ModelSignature(inputs=Schema([spec(model.inputs[0])]), outputs=Schema([spec(model.outputs[0])]))
+    inputs = [spec(model.inputs[0])] if len(model.inputs) == 1 else [spec(t, _input_name(t)) for t in model.inputs]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema([spec(model.outputs[0])]))
 
 
-def keras_example(model, rows: np.ndarray | None = None) -> np.ndarray:
+def _input_name(t) -> str:
+    """A functional model's input name (``encoder_inputs``), as Keras takes it in a dict of inputs."""
+    return t.name.split(":")[0]
+
+
+def keras_example(model, rows: np.ndarray | None = None) -> np.ndarray | dict[str, np.ndarray]:
     """An input example: the first of ``rows`` (inputs of the training data) in the model's input dtype, or
     zeros of the input shape (free dimensions 1). A model with a fixed batch size (a stateful RNN) gets that many
-    rows of zeros."""
+    rows of zeros; one with several inputs gets zeros for each, by name."""
+    def zeros(t):
+        return np.zeros((t.shape[0] or 1, *(d or 1 for d in t.shape[1:])), dtype=np.dtype(t.dtype))
+
+    if len(model.inputs) > 1:
+        return {_input_name(t): zeros(t) for t in model.inputs}
     t = model.inputs[0]
     if rows is None:
-        return np.zeros((t.shape[0] or 1, *(d or 1 for d in t.shape[1:])), dtype=np.dtype(t.dtype))
+        return zeros(t)
     return np.asarray(rows)[:1].astype(np.dtype(t.dtype))
 
 

@@ -266,8 +266,14 @@ def train_seq2seq_char(ctx: Context) -> dict[str, Any]:
         (tmp / "summary.txt").write_text(model_summary(model), encoding="utf-8")
     write_history_csv(history, ctx.train_dir / "history.csv")
     history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
-    ctx.tracker.log_metrics({"train_seconds": seconds})
-    ctx.tracker.log_artifact(ctx.train_dir / "history.csv", "plots")
+    tr = ctx.tracker
+    tr.log_metrics({"train_seconds": seconds})
+    tr.log_text(model_summary(model), "model_summary.txt")
+    if tr.active:  # the MLflow Model (keras flavor); no run, no MLflow
+        from dltm import mlflow_models
+
+        mlflow_models.log_models(tr, ctx.model_dir)
+    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
     fitted = round(len(train) * (1 - s["validation_split"]))
     return {"train_examples": fitted, "validation_examples": len(train) - fitted, "epochs": len(history["train_loss"]),
             "train_seconds": round(seconds, 3), "examples_per_second": round(fitted * epochs / seconds, 1),

@@ -24,7 +24,7 @@ def toy_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
     while len(pairs) < n:
         k = rng.integers(1, 4)
         ws = [words[i] for i in rng.integers(0, len(words), k)]
-        pairs.append((" ".join(ws).capitalize() + ".", "".join(LEXICON[w] for w in ws) + "。"))
+        pairs.append((" ".join(ws) + ".", "".join(LEXICON[w] for w in ws) + "。"))
     return pairs
 
 
@@ -33,7 +33,7 @@ def cmn(tmp_path):
     raw = tmp_path / "data" / "raw" / "cmn"
     raw.mkdir(parents=True)
     (raw / "cmn.txt").write_text("".join(f"{s}\t{t}\tCC-BY 2.0 (France) Attribution: tatoeba.org\n"
-                                         for s, t in toy_pairs(300)), encoding="utf-8")
+                                         for s, t in toy_pairs(600)), encoding="utf-8")
     return tmp_path
 
 
@@ -87,10 +87,12 @@ def test_seq2seq_char_trains_decodes_and_scores_held_out_pairs(cmn, monkeypatch)
 
 def test_a_trained_translator_learns_the_toy_language(cmn, monkeypatch):
     run_task(cmn, monkeypatch, "ch10_seq2seq_char", {
-        "ch10_seq2seq_char.num_samples": 300, "ch10_seq2seq_char.test_pairs": 30, "ch10_seq2seq_char.epochs": 40,
+        "ch10_seq2seq_char.num_samples": 600, "ch10_seq2seq_char.test_pairs": 30, "ch10_seq2seq_char.epochs": 20,
+        "ch10_seq2seq_char.batch_size": 16,
         "ch10_seq2seq_char.latent_dim": 64, "ch10_seq2seq_char.beam_width": 1})
     m = json.loads((cmn / "metrics" / "ch10_seq2seq_char.json").read_text())
-    assert m["test_chrf"] > 30.0, m  # a one-character-per-word language is learnt from 216 pairs
+    # a one-character-per-word language, from ~450 pairs in 20 epochs: an untrained model matches nothing
+    assert m["test_exact_match"] >= 0.2 and m["test_chrf"] > 20.0, m
 
 
 @pytest.mark.skipif(MIRROR is None or not (MIRROR / "book" / "cmn.txt").is_file(), reason="no dataset mirror")

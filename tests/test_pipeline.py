@@ -41,7 +41,7 @@ from .conftest import (
 
 pytestmark = pytest.mark.slow
 TASKS = list(all_tasks())
-REAL = ("mr", "ionosphere", "iris", "housing", "imdb", "ptb", "analogies", "charlm")
+REAL = ("mr", "ionosphere", "iris", "housing", "imdb", "ptb", "analogies", "charlm", "cmn")
 """The datasets the mirror holds whole; the end-to-end run reads them when the mirror is present."""
 EXPECT = ({"epochs": 1, "mr_dev": 1000, "folds": 5, "mr_examples": 5 * 1000} if MIRROR is not None else
           {"epochs": 2, "mr_dev": 60, "folds": 5, "mr_examples": 300})
@@ -112,6 +112,11 @@ def synthetic(tmp_path_factory):
     (mirror / "tinyshakespeare").mkdir()  # chapter 8's char-level LM corpus (dataset charlm)
     (mirror / "tinyshakespeare" / "input.txt").write_text("First Citizen:\nBefore we proceed any further.\n\n" * 40)
     sums["charlm"] = {"input.txt": sha256_file(mirror / "tinyshakespeare" / "input.txt")}
+    cmn = mirror / "book" / "cmn.txt"  # chapter 10's English-Chinese pairs (the book's file, three columns)
+    toy = [("Hi.", "嗨。"), ("Run.", "你用跑的。"), ("See you.", "再见！"), ("Shut up!", "闭嘴！")] * 40
+    cmn.write_text("".join(f"{e}\t{z}\tCC-BY 2.0 (France) Attribution: tatoeba.org\n" for e, z in toy),
+                   encoding="utf-8")
+    sums["cmn"] = {"cmn.txt": sha256_file(cmn), "book/cmn.txt": sha256_file(cmn)}
     (mirror / "glove").mkdir()  # 7.3.3's GloVe Twitter vectors: a few synthetic words in each dimension
     with zipfile.ZipFile(mirror / "glove" / "glove.twitter.27B.zip", "w") as z:
         for dim in (25, 50, 100, 200):
@@ -145,7 +150,9 @@ def synthetic(tmp_path_factory):
         "-S", "ch08_ptb_lm.hidden_size=16", "-S", "ch08_ptb_lm.num_steps=5", "-S", "ch08_ptb_lm.batch_size=8",
         "-S", "ch09_lstm_sentiment.hidden_size=8", "-S", "ch09_custom_cell.hidden_size=8",
         "-S", "ch09_peephole_sentiment.hidden_size=8", "-S", "ch09_rnn_comparison.hidden_size=8",
-        "-S", "ch09_rnn_comparison.models=[lstm,peephole,kim_cnn]", "-S", "ch09_rnn_comparison.seeds=[1,2]"],
+        "-S", "ch09_rnn_comparison.models=[lstm,peephole,kim_cnn]", "-S", "ch09_rnn_comparison.seeds=[1,2]",
+        "-S", "ch10_seq2seq_char.num_samples=300", "-S", "ch10_seq2seq_char.test_pairs=30",
+        "-S", "ch10_seq2seq_char.latent_dim=16", "-S", "ch10_seq2seq_char.beam_examples=5"],
        ws, env)
     return ws, env, tmp, files
 
