@@ -260,6 +260,7 @@ def build_glove(vocab_size: int, dim: int, init: dict[str, np.ndarray] | None = 
     return model
 
 
+@keras.saving.register_keras_serializable(package="dltm")
 class GloveLoss(keras.losses.Loss):
     """:func:`half_squared_error`, summed over the batch (``reduction="sum"``) after the weights f(X_ij)."""
 
