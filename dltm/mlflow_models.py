@@ -273,6 +273,18 @@ def log_models(tracker: Tracker, model_dir: Path, rows: np.ndarray | None = None
     Logs a :func:`servable_copy`. Returns {name: MLflow's ModelInfo} of what was logged; what could not be is
     one entry each in ``tracker.failures``.
     """
+    import keras
+
+    interactive = keras.config.is_interactive_logging_enabled()
+    keras.config.disable_interactive_logging()  # MLflow checks a model by predicting its input example with
+    try:  # Keras' default verbosity: a progress bar on the stage's console otherwise
+        return _log_models(tracker, model_dir, rows, sub)
+    finally:
+        if interactive:
+            keras.config.enable_interactive_logging()
+
+
+def _log_models(tracker: Tracker, model_dir: Path, rows: np.ndarray | None, sub: str) -> dict[str, Any]:
     logged: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         copy = _guarded(tracker, f"logged models of {model_dir}", lambda: servable_copy(Path(model_dir), Path(tmp)))
