@@ -332,12 +332,18 @@ def kim2014_builder(ctx: Context, data: ClassifierData) -> tuple:
 
 
 def cv_folds(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x, y and the fold id of every example, for Kim's cross-validation."""
+    """x, y and the fold id of every example, for Kim's cross-validation, in a fixed random order (seed 0).
+
+    The prepared texts are in the file's order, all positive sentences first: a run cap
+    (``run.max_train_examples``, ``run.max_eval_examples``) takes the first N of a fold, which would then be one
+    class. The folds' contents do not change (the order of training batches does, with it the numbers within
+    noise)."""
     prepared = load_prepared_text(ctx.prepared(ctx.run.text_data), ctx.params.get("vocab_size"))
     if prepared.folds.min() < 0:
         raise ValueError(f"{ctx.prepared(ctx.run.text_data)}/folds.npy: no folds (a class has fewer examples than "
                          f"prepare.{ctx.run.text_data}.cv_folds); use {ctx.task.id}.protocol: holdout")
-    return prepared.x, prepared.y, prepared.folds
+    order = np.random.default_rng(0).permutation(len(prepared.y))
+    return prepared.x[order], prepared.y[order], prepared.folds[order]
 
 
 def protocol_param(ctx: Context) -> str:
