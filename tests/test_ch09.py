@@ -72,7 +72,7 @@ def test_lstm_sentiment_end_to_end_and_predict(mr, monkeypatch, capsys):
 
 
 def test_masked_lstm_sentiment_trains(mr, monkeypatch):
-    m = run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", masking=True, epochs=6))
+    m = run_task(mr, monkeypatch, "ch09_lstm_sentiment", small("ch09_lstm_sentiment", masking=True, epochs=10))
     assert m["test_accuracy"] > 0.75
 
 
