@@ -176,22 +176,27 @@ def write_corpora(raw: Path) -> dict[str, Path]:
     return out
 
 
-def run_task(workdir: Path, monkeypatch, task: str, overrides: dict | None = None,
-             variant: str | None = None) -> dict:
-    """Run ``stages.train`` then ``stages.evaluate`` for one task in ``workdir`` (which holds data/raw/...),
-    with the repository's params.yaml updated by ``overrides`` ({"section.key": value}); returns the metrics."""
-    import json
-
+def write_params(workdir: Path, overrides: dict) -> None:
+    """``workdir/params.yaml``: the repository's params.yaml with ``overrides`` ({"section.key": value})."""
     import yaml
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for dotted, value in (overrides or {}).items():
+    for dotted, value in overrides.items():
         *path, key = dotted.split(".")
         node = params
         for p in path:
             node = node[p]
         node[key] = value
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def run_task(workdir: Path, monkeypatch, task: str, overrides: dict | None = None,
+             variant: str | None = None) -> dict:
+    """Run ``stages.train`` then ``stages.evaluate`` for one task in ``workdir`` (which holds data/raw/...),
+    with the repository's params.yaml updated by ``overrides`` ({"section.key": value}); returns the metrics."""
+    import json
+
+    write_params(workdir, overrides or {})
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'mlflow.db'}")
     from stages import evaluate, train

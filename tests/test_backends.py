@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from .conftest import MIRROR, REPO, synthetic_mr
+from .conftest import MIRROR, REPO, synthetic_mr, write_params
 
 pytest.importorskip("jax", reason="the JAX backend is not installed (the jax extra; make setup installs it)")
 pytestmark = pytest.mark.slow
@@ -38,14 +37,7 @@ def workspace(tmp: Path, overrides: dict) -> Path:
         synthetic_mr(raw, n_per_class=400)
         overrides = {**overrides, "prepare.mr.dev_size": 200}
     shutil.copy2(REPO / "dvc.yaml", ws / "dvc.yaml")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for dotted, value in overrides.items():
-        *path, key = dotted.split(".")
-        node = params
-        for p in path:
-            node = node[p]
-        node[key] = value
-    (ws / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(ws, overrides)
     return ws
 
 

@@ -17,7 +17,6 @@ import time
 import keras
 import numpy as np
 import pytest
-import yaml
 
 from dltm import cli
 from dltm.data import prepare_mr
@@ -28,7 +27,7 @@ from pipelines import ch03_keras, ch04_feedforward, ch05_cnn, ch06_word2vec, ch0
 from pipelines import ch09_lstm_sentiment as ch09
 from stages import evaluate, generate, predict, train
 
-from .conftest import REPO, run_task, synthetic_mr
+from .conftest import REPO, run_task, synthetic_mr, write_params
 
 
 def one_line_error(main, argv, capsys) -> str:
@@ -383,17 +382,6 @@ def test_a_diverging_char_rnn_stops_with_an_error(tmp_path, monkeypatch):
 
 
 # ---- a stage's outputs: whole or not at all; evaluation takes one training run's models --------------------------
-
-
-def write_params(workdir, overrides: dict) -> None:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for dotted, value in overrides.items():
-        *path, key = dotted.split(".")
-        node = params
-        for p in path:
-            node = node[p]
-        node[key] = value
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
 
 
 def run_task_train_only(workdir, monkeypatch, task: str, overrides: dict, variant: str | None = None) -> dict:
