@@ -1,6 +1,7 @@
-"""The same stages on TensorFlow and on JAX (issue 14): Kim's CNN-rand and the LSTM sentiment model learn MR on
-both, the backend comes from ``run.backend`` (``KERAS_BACKEND`` wins, with a warning), and on JAX the same seed
-gives the same numbers. Each backend runs in its own processes (a process has one Keras backend)."""
+"""The same stages on TensorFlow and on JAX (issue 14): Kim's CNN-rand learns MR on both (the recurrent models
+learn on JAX in `make test`'s JAX pass, tests/test_ch09.py, on synthetic data), the backend comes from
+``run.backend`` (``KERAS_BACKEND`` wins, with a warning), and on JAX the same seed gives the same numbers. Each
+backend runs in its own processes (a process has one Keras backend)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ pytest.importorskip("jax", reason="the JAX backend is not installed (the jax ext
 pytestmark = pytest.mark.slow
 
 SLICE = {"run.max_train_examples": 3000, "ch07_kim2014.protocol": "holdout", "ch07_kim2014.epochs": 5,
-         "ch07_kim2014.filter_nums": 50, "ch07_kim2014.embed_size": 100, "ch09_lstm_sentiment.epochs": 2}
+         "ch07_kim2014.filter_nums": 50, "ch07_kim2014.embed_size": 100}
 """A slice of MR: the first 3000 training sentences (of the book's 9662), the book's 1000 dev sentences as test;
 Kim's CNN-rand with 50 filters per size on 100-d vectors (his: 100 on 300-d) to keep CI in its budget."""
 LEARNS = 0.6 if MIRROR is not None else 0.8
@@ -56,17 +57,14 @@ def metrics(ws: Path, name: str) -> dict:
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_kim_cnn_rand_and_the_lstm_learn_mr_on_each_backend(tmp_path, backend):
+def test_kim_cnn_rand_learns_mr_on_each_backend(tmp_path, backend):
     ws = workspace(tmp_path, {**SLICE, "run.backend": backend})
     stage(ws, "prepare", "mr")
-    for task, variant in (("ch07_kim2014", "rand"), ("ch09_lstm_sentiment", None)):
-        args = [task, *(["--variant", variant] if variant else [])]
-        stage(ws, "train", *args)
-        stage(ws, "evaluate", *args)
-        name = f"{task}-{variant}" if variant else task
-        run = json.loads((ws / "models" / name / "run.json").read_text())
-        assert run["machine"]["backend"] == backend
-        assert metrics(ws, name)["test_accuracy"] >= LEARNS, (backend, name, metrics(ws, name))
+    stage(ws, "train", "ch07_kim2014", "--variant", "rand")
+    stage(ws, "evaluate", "ch07_kim2014", "--variant", "rand")
+    run = json.loads((ws / "models" / "ch07_kim2014-rand" / "run.json").read_text())
+    assert run["machine"]["backend"] == backend
+    assert metrics(ws, "ch07_kim2014-rand")["test_accuracy"] >= LEARNS, (backend, metrics(ws, "ch07_kim2014-rand"))
 
 
 def test_same_seed_same_numbers_on_jax_and_keras_backend_wins_with_a_warning(tmp_path):

@@ -45,9 +45,9 @@ REAL = ("mr", "ionosphere", "iris", "housing", "ptb", "analogies", "charlm", "cm
 """The datasets the mirror holds whole that the end-to-end run reads when the mirror is present. IMDB stays
 synthetic: its 100,000 review files would dominate every push and pull of the CI test (the real IMDB's split is
 checked in tests/test_ch07_data.py)."""
-EXPECT = ({"epochs": 1, "mr_dev": 1000, "folds": 5, "mr_examples": 5 * 1000} if MIRROR is not None else
-          {"epochs": 2, "mr_dev": 60, "folds": 5, "mr_examples": 300})
-"""What the run gives: the quick-check caps on the real data (each of MR's 5 folds scored on its first 1000
+EXPECT = ({"epochs": 1, "mr_dev": 1000, "folds": 3, "mr_examples": 3 * 1000} if MIRROR is not None else
+          {"epochs": 2, "mr_dev": 60, "folds": 3, "mr_examples": 300})
+"""What the run gives: the quick-check caps on the real data (each of MR's 3 folds scored on its first 1000
 sentences: run.max_eval_examples), or the tiny settings on synthetic data."""
 CH07 = [t for t in TASKS if t.startswith("ch07_")]
 SKIP = ("dvc.lock", "metrics/", "reports/results.md", "reports/experiments.md", "plots/", "mlflow.db", "models/",
@@ -136,9 +136,9 @@ def synthetic(tmp_path_factory):
     env = base_env(tmp) | {"DLTM_DATA_MIRROR": str(mirror), "DLTM_EXPECTED_SHA256": str(tmp / "sums.json")}
     ws = make_workspace(tmp, env)
     caps = (["-S", "run.max_epochs=1", "-S", "run.max_train_examples=1000", "-S", "run.max_eval_examples=1000",
-             "-S", "prepare.mr.cv_folds=5"]  # the README's quick check; 5 of Kim's 10 folds keep CI in its budget
+             "-S", "prepare.mr.cv_folds=3"]  # the README's quick check; 3 of Kim's 10 folds keep CI in its budget
             if MIRROR is not None else
-            ["-S", "prepare.mr.dev_size=60", "-S", "prepare.mr.cv_folds=5", "-S", "run.max_epochs=2"])
+            ["-S", "prepare.mr.dev_size=60", "-S", "prepare.mr.cv_folds=3", "-S", "run.max_epochs=2"])
     sh(["dvc", "exp", "run", *caps,
         "-S", "ch07_kim_cnn.filter_nums=4", "-S", "ch05_har_cnn1d.repeats=2",
         "-S", "ch06_word2vec_keras.iterations=40", "-S", "ch06_word2vec_keras.log_every=20",
