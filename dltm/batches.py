@@ -99,3 +99,72 @@ def dataset(x: Any, y: np.ndarray, batch_size: int, shuffle_seed: int | None = N
 def num_batches(ds) -> int:
     """Batches per epoch of a :func:`dataset` (tf.data's cardinality, or ``len``)."""
     return len(ds) if isinstance(ds, keras.utils.PyDataset) else int(ds.cardinality())
+
+
+def steps_of(ids: np.ndarray) -> np.ndarray:
+    """The length of each post-padded id sequence (n, T): the position after its last non-zero id."""
+    nonzero = ids != 0
+    return np.where(nonzero.any(axis=1), ids.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
+
+
+class LengthBuckets(keras.utils.PyDataset):
+    """Batches of examples of similar length, each cut to its own longest sequence: for sequence-to-sequence
+    training, where padding every batch to the longest sentence of the corpus would spend most of the work on
+    padding (chapter 10's Anki pairs: median 7 words, longest 34).
+
+    ``x``: a list of post-padded id arrays (n, T_k) (encoder and decoder inputs), ``y``: ids (n, T) trimmed
+    like ``x[tie_y_to]`` (the decoder's targets, one step ahead of its inputs, share its length). Examples are
+    sorted by their lengths (ties in a random order), cut into batches of ``batch_size``, and the batches served
+    in a random order, both drawn again before every epoch from ``numpy.random.default_rng(shuffle_seed)``;
+    ``shuffle_seed`` None: sorted, in order (for validation). Pass :meth:`for_fit` to ``Model.fit``: on
+    TensorFlow a tf.data pipeline whose lengths are unknown dimensions (traced once; Keras' own PyDataset
+    adapter fixes them from the first batch), elsewhere the PyDataset itself (JAX compiles each length once).
+
+    Raises ValueError when the arrays differ in their number of examples."""
+
+    def __init__(self, x: list[np.ndarray], y: np.ndarray, batch_size: int, shuffle_seed: int | None = None,
+                 tie_y_to: int = -1):
+        super().__init__()
+        if any(len(a) != len(y) for a in x):
+            raise ValueError(f"x and y differ in their number of examples: {[len(a) for a in x]} and {len(y)}")
+        self.x, self.y, self.batch_size, self.tie = list(x), y, int(batch_size), tie_y_to
+        self.steps = [steps_of(a) for a in self.x]
+        self.rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
+        self._draw()
+
+    def _draw(self) -> None:
+        n = len(self.y)
+        order = self.rng.permutation(n) if self.rng is not None else np.arange(n)
+        key = np.lexsort([s[order] for s in self.steps])  # the last array (the decoder's) first, then the others
+        order = order[key]
+        self.batches = [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
+        if self.rng is not None:
+            self.batches = [self.batches[i] for i in self.rng.permutation(len(self.batches))]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int):
+        index = self.batches[i]
+        cut = [max(1, int(s[index].max())) for s in self.steps]
+        xb = tuple(a[index, :c] for a, c in zip(self.x, cut, strict=True))
+        return xb, self.y[index, :cut[self.tie]]
+
+    def on_epoch_end(self) -> None:
+        if self.rng is not None:
+            self._draw()
+
+    def for_fit(self):
+        """What ``Model.fit`` takes on the current backend (see the class docstring)."""
+        if keras.backend.backend() != "tensorflow":
+            return self
+        import tensorflow as tf
+
+        def batches():
+            for i in range(len(self)):
+                yield self[i]
+            self.on_epoch_end()
+
+        spec = (tuple(tf.TensorSpec((None, None), a.dtype) for a in self.x), tf.TensorSpec((None, None), self.y.dtype))
+        ds = tf.data.Dataset.from_generator(batches, output_signature=spec)
+        return ds.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)

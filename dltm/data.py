@@ -497,15 +497,102 @@ def prepare_custom(path: str | os.PathLike, out_dir: str | os.PathLike, params: 
     return info
 
 
+# ------------------------------------------------------------------------------------------------------------
+# Chapter 10: sentence pairs (the Anki files), and the held-out test set every translation model reports on
+# ------------------------------------------------------------------------------------------------------------
+
+PAIR_FILES = {"cmn": "cmn.txt", "fra": "fra.txt"}
+"""The file of each sentence-pair dataset in ``data/raw/<dataset>/``."""
+
+
+def read_pairs(path: Path, limit: int | None = None) -> list[tuple[str, str]]:
+    """The first two tab-separated fields (source, target) of the first ``limit`` lines of an Anki file (the
+    third, where present, is the attribution). Raises MissingOutputError for a missing file and DataFileError,
+    naming the line, for one without a tab or with an empty field."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingOutputError(f"{path}: missing; run `dvc repro download@{path.parent.name}`")
+    pairs: list[tuple[str, str]] = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if limit is not None and len(pairs) >= limit:
+                break
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+                raise DataFileError(f"{path}:{i}: expected 'English<TAB>translation[<TAB>attribution]'")
+            pairs.append((fields[0], fields[1]))
+    return pairs
+
+
+def held_out_split(sources: list[str], test_pairs: int, seed: int, keep: set[str] | frozenset = frozenset()
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices into ``sources``: ``test_pairs`` distinct sources drawn at random
+    (``numpy.random.default_rng(seed)``, the first pair of each), none of ``keep``; training is every pair whose
+    source is not a test source, so no test sentence is seen in training under another translation. Raises
+    ParamError when that leaves no training pair or too few sources."""
+    first: dict[str, int] = {}
+    for i, s in enumerate(sources):
+        first.setdefault(s, i)
+    candidates = np.array([i for s, i in first.items() if s not in keep])
+    if not 0 < test_pairs < len(candidates):
+        raise ParamError(f"params.yaml: test_pairs must be between 1 and {len(candidates) - 1} for "
+                         f"{len(candidates)} distinct sources, got {test_pairs}")
+    test = np.sort(np.random.default_rng(seed).choice(candidates, size=test_pairs, replace=False))
+    held = {sources[i] for i in test}
+    train = np.array([i for i, s in enumerate(sources) if s not in held])
+    return train, test
+
+
+def prepare_pairs(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, params: dict[str, Any]) -> dict[str, Any]:
+    """The held-out test set of chapter 10 (issue 15): ``test_pairs`` sentences drawn at random from the first
+    ``pool`` pairs of the file (Anki files are sorted by length: the pairs after the first 10,000 would be
+    unfairly long), never one of ``train_only`` (the book's examples, which it decodes as training sentences);
+    every other pair whose source is not a test sentence is for training. Writes ``train.tsv`` and ``test.tsv``
+    (line number in the raw file, source, target; the file's order) and info.json."""
+    dataset = Path(raw_dir).name
+    where = f"prepare.{dataset}"
+    pool, test_pairs = require(params, "pool", int, where), require(params, "test_pairs", int, where)
+    seed, train_only = require(params, "split_seed", int, where), require(params, "train_only", list, where)
+    pairs = read_pairs(Path(raw_dir) / PAIR_FILES[dataset])
+    head = [s for s, _ in pairs[:pool]]
+    _, test = held_out_split(head, test_pairs, seed, frozenset(train_only))
+    held = {head[i] for i in test}
+    train = [i for i, (s, _) in enumerate(pairs) if s not in held]
+    info = {"dataset": dataset, "pairs": len(pairs), "pool": min(pool, len(pairs)), "test": len(test),
+            "train": len(train), "left_out_other_translations": len(pairs) - len(train) - len(test),
+            "raw_sha256": datasets.sha256_file(Path(raw_dir) / PAIR_FILES[dataset])}
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        for name, rows in (("train", train), ("test", test)):
+            (tmp / f"{name}.tsv").write_text("".join(f"{i + 1}\t{pairs[i][0]}\t{pairs[i][1]}\n" for i in rows),
+                                             encoding="utf-8")
+        write_json(tmp / "info.json", info)
+    return info
+
+
+def load_pairs(prepared_dir: str | os.PathLike, split: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """(line numbers in the raw file, sources, targets) of ``split`` (train or test) of a prepared pair dataset.
+    Raises MissingOutputError when it was not prepared."""
+    path = Path(prepared_dir) / f"{split}.tsv"
+    if not path.is_file():
+        raise MissingOutputError(f"{path}: missing; run `dvc repro prepare@{Path(prepared_dir).name}` first")
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+    return np.array([int(r[0]) for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows]
+
+
+
 PREPARERS = {"mr": prepare_mr, "imdb": prepare_imdb, "text8": prepare_corpus, "ptb": prepare_corpus,
-             "custom": prepare_custom}
+             "custom": prepare_custom, "cmn": prepare_pairs, "fra": prepare_pairs}
 _CORPUS = {"vocabulary_size": P.Int(2), "max_tokens": P.Int(0)}
+_PAIRS = {"pool": P.POSITIVE_INT, "test_pairs": P.POSITIVE_INT, "split_seed": P.Int(), "train_only": P.List(P.STR, 0)}
 PREPARE_PARAMS = {
     "mr": {"encoding": P.STR, "split_seed": P.Int(), "dev_size": P.POSITIVE_INT, "cv_folds": P.Int(2),
            "cv_seed": P.Int()},
     "imdb": {"shuffle_seed": P.Int()},
     "text8": _CORPUS,
     "ptb": _CORPUS,
+    "cmn": _PAIRS,
+    "fra": _PAIRS,
     "custom": {"path": P.STR, "text_field": P.STR, "label_field": P.STR, "encoding": P.STR,
                "clean": P.Choice("kim", "none"), "max_length": P.Int(0),
                "test_size": P.Float(0.0, 1.0, low_open=True, high_open=True), "split_seed": P.Int(),

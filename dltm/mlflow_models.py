@@ -7,7 +7,8 @@ by :func:`log_models`:
   inputs), with a signature read from the model's input and output shapes and an input example.
 - ``text_model``, for a model that reads text: a pyfunc that takes **raw text**, with the cleaner, the tokenizer
   and the padding inside (:class:`TextClassifierModel`: labels and probabilities), or the vocabulary
-  (:class:`LanguageModelPyfunc`: a continuation of each seed text; params ``length``, ``temperature``, ``seed``).
+  (:class:`LanguageModelPyfunc`: a continuation of each seed text; params ``length``, ``temperature``, ``seed``),
+  or the translator's vocabularies (:class:`TranslatorPyfunc`: the translation of each text; param ``beam``).
 
 Both are saved for inference, uncompiled, without optimizer state (``models/<task>/model.keras`` keeps it). A run
 that trains several models in itself (chapter 3's housing regressions) names them after their folders
@@ -50,6 +51,7 @@ from mlflow.exceptions import MlflowException
 from dltm.cli import UserError
 from dltm.inference import DATA_INFO_FILE, MODEL_FILE, TOKENIZER_FILE, VOCAB_FILE, LanguageModel, TextClassifier
 from dltm.tracking import Tracker, tracking_uri
+from dltm.translation import TRANSLATOR_FILE
 
 KERAS_MODEL, TEXT_MODEL = "model", "text_model"
 """The names of a run's logged models: the keras flavor, and the pyfunc that takes raw text."""
@@ -228,6 +230,45 @@ class LanguageModelPyfunc(mlflow.pyfunc.PythonModel):
                 "seed": cls.DEFAULTS["seed"]}
 
 
+class TranslatorPyfunc(mlflow.pyfunc.PythonModel):
+    """An encoder-decoder that takes raw text: ``predict(["How are you?"], params={"beam": 3})`` -> a DataFrame
+    with ``source`` and ``translation`` per text. Params: ``beam`` (1: greedy, the book's decoding; K: beam search
+    of K hypotheses) and ``length_alpha`` (beam scores ``log p / length ** alpha``), defaults :attr:`DEFAULTS`.
+    Its artifact ``translator`` is a folder with ``model.keras`` and ``translator.json``, read by
+    :func:`dltm.translation.load_translator`. An empty text or a beam below 1 is refused (INVALID_PARAMETER_VALUE;
+    400 from a server)."""
+
+    DEFAULTS = {"beam": 1, "length_alpha": 1.0}
+
+    def __getstate__(self) -> dict:  # MLflow loads the context before it pickles the model: leave that out
+        return {k: v for k, v in self.__dict__.items() if k != "translator"}
+
+    def load_context(self, context) -> None:
+        from dltm.translation import load_translator
+
+        self.translator = load_translator(context.artifacts["translator"])
+
+    def predict(self, context, model_input: list[str], params: dict[str, Any] | None = None):
+        p = {**self.DEFAULTS, **(params or {})}
+        texts = list(model_input)
+        try:
+            out = self.translator.translate(texts, beam=int(p["beam"]), alpha=float(p["length_alpha"]))
+        except UserError as e:
+            raise _bad_input(e) from None
+        return pd.DataFrame({"source": texts, "translation": out})
+
+
+def _log_translator(name: str, folder: Path, validate: bool = True):
+    from mlflow.models import Model
+
+    from dltm.io import read_json
+
+    example = str(read_json(folder / TRANSLATOR_FILE).get("example") or "Hi.")
+    return Model.log(None, name=name, flavor=_PYFUNC_FLAVOR, python_model=TranslatorPyfunc(),
+                     artifacts={"translator": str(folder)}, input_example=([example], TranslatorPyfunc.DEFAULTS),
+                     pip_requirements=pip_requirements(), validate_serving_input=validate)
+
+
 def _log_text_classifier(name: str, folder: Path, validate: bool = True):
     from mlflow.models import Model
 
@@ -257,7 +298,7 @@ def servable_copy(model_dir: Path, dest: Path) -> tuple[Path, Any]:
     folder = dest / model_dir.name
     folder.mkdir()
     model.save(folder / MODEL_FILE)
-    for name in (TOKENIZER_FILE, DATA_INFO_FILE, VOCAB_FILE):
+    for name in (TOKENIZER_FILE, DATA_INFO_FILE, VOCAB_FILE, TRANSLATOR_FILE):
         if (model_dir / name).is_file():
             shutil.copy2(model_dir / name, folder / name)
     return folder, model
@@ -300,6 +341,8 @@ def _log_models(tracker: Tracker, model_dir: Path, rows: np.ndarray | None, sub:
             logs[text_name] = lambda: _log_text_classifier(text_name, folder, validate)
         elif (folder / VOCAB_FILE).is_file():
             logs[text_name] = lambda: _log_language_model(text_name, folder, validate)
+        elif (folder / TRANSLATOR_FILE).is_file():
+            logs[text_name] = lambda: _log_translator(text_name, folder, validate)
         with _quiet_logging():
             for name, log in logs.items():
                 info = _guarded(tracker, f"logged model {name}", log)

@@ -1,22 +1,30 @@
 """Chapter 10: the encoder-decoder (第十章 Encoder-Decoder 模型, book lines 4919-5170).
 
-The book's sections, in order, and what implements them:
+The book's sections, in order, and the task ids that run them:
 
-- 10.1 the RNN encoder-decoder of Cho et al. (2014) (lines 4921-5003): equations only in the book
+- 10.1 the RNN encoder-decoder of Cho et al. (2014) (lines 4921-5003; equations only in the book): a GRU
+  encoder whose summary ``c`` feeds every decoder step and the output layer -> ``ch10_gru_cho``
 - 10.2 a translation model (lines 5005-5170), after keras.io's "ten-minute introduction to sequence-to-sequence
   learning": a character-level LSTM encoder whose final states start an LSTM decoder trained with teacher
-  forcing, English -> Chinese on the Anki pairs (``cmn.txt``) -> ``ch10_seq2seq_char``; its inference encoder
-  and decoder, and greedy decoding to the end character (``decode_sequence``)
+  forcing, English -> Chinese on the Anki pairs (``cmn.txt``) -> ``ch10_seq2seq_char``; the same on Keras'
+  English -> French pairs, to compare with keras.io -> ``ch10_seq2seq_char_fra``; its inference encoder and
+  decoder and greedy decoding to the end character (``decode_sequence``): :func:`inference_models` and
+  :class:`dltm.translation.Translator`
+- the variants the chapter discusses: word level on both sides (jieba for Chinese) with embeddings instead of
+  one-hot vectors -> ``ch10_seq2seq_word``, and the same with an attention decoder (Luong et al. 2015, the score
+  functions in :mod:`dltm.attention`) -> ``ch10_seq2seq_attention``
 
 Names follow the book (``encoder_inputs``, ``encoder_states``, ``decoder_lstm``, ``decoder_dense``,
 ``latent_dim``, ``num_samples``, ``input_texts``/``target_texts``, ``target_token_index``). The book's code
 one-hot encodes whole arrays, (10,000 x 32 x 2,600) floats for the targets alone, ~4.5 GB as float32 with the
-Chinese character set: here the arrays hold character ids (0 = padding) and the model one-hot encodes inside
+Chinese character set: here the arrays hold token ids (0 = padding) and the model one-hot encodes inside
 (:class:`OneHot`: the same function, the same zero vectors past the end of a text), with sparse targets whose
-padding is left out of the loss. Beyond the book, which shows outputs for training sentences only: a held-out
-test set drawn at random from the same pool (the Anki file is sorted by length), scored with sacreBLEU's BLEU
-(``zh`` tokenizer) and chrF with their signatures, exact matches, beam search beside greedy decoding, and a
-table of source / reference / output.
+padding is left out of the loss.
+
+Beyond the book, which shows outputs for training sentences only: every model reports on one held-out test set
+(``prepare@cmn``: sentences drawn at random from the first 10,000 pairs, never seen in training under any
+translation), scored with sacreBLEU's BLEU (``zh`` tokenizer) and chrF with their signatures and exact matches,
+greedy and beam search decoding side by side, with a table of source / reference / outputs.
 """
 
 from __future__ import annotations
@@ -31,87 +39,48 @@ from keras import layers, ops
 
 from dltm import params as P
 from dltm import runtime
-from dltm.cli import MissingOutputError, UserError
-from dltm.data import DataFileError
-from dltm.decoding import beam_search, greedy
-from dltm.evaluation import history_png, translation_scores, write_metrics
-from dltm.io import atomic_path, read_json, write_json, write_text
-from dltm.params import ParamError, require
-from dltm.tasks import Context, Reference, Task
+from dltm.attention import SCORES, AlignmentAttention
+from dltm.batches import LengthBuckets
+from dltm.cli import UserError
+from dltm.data import DataFileError, load_pairs, read_pairs  # noqa: F401 -- read_pairs: the book's reader
+from dltm.evaluation import figure, history_png, save_png, translation_scores, write_metrics
+from dltm.io import atomic_path, write_json, write_text
+from dltm.params import ParamError, require  # noqa: F401 -- ParamError: raised by the split, tests name it
+from dltm.tasks import Context, Reference, Task, dvc_stage
 from dltm.tracking import curve_names, epoch_logger
-from dltm.training import MODEL_FILE, StopOnNonFiniteLoss, load_keras_model, model_summary, write_history_csv
+from dltm.training import MODEL_FILE, StopOnNonFiniteLoss, model_summary, write_history_csv
+from dltm.translation import END, START, TRANSLATOR_FILE, encode, load_translator, token_index, tokens
 
-START, END = "\t", "\n"
-"""The book's start and end characters of every target text (``'\\t' + target_text + '\\n'``)."""
 BOOK_EXAMPLES = {"See you.": "再见！", "Shut up!": "一点！", "Skip it.": "不管它。", "I'm fine.": "我生病了。",
                  "I'm full.": "我生病了。"}
 """The book's five example translations (training sentences, decoded greedily), source -> the book's output."""
-VOCAB_FILE = "seq2seq_vocab.json"
+TARGET_LANG = {"cmn": "zh", "fra": "fr"}
+BLEU_TOKENIZE = {"zh": "zh", "fr": "13a"}
+"""sacreBLEU's tokenizer for each target language: each CJK character a token for Chinese; 13a (mteval's)."""
 
 
 # ------------------------------------------------------------------------------------------------------------
-# 10.2.1 the data: the first num_samples pairs of cmn.txt, and a held-out test set drawn from them
+# 10.2.1 the data: token ids, and the teacher-forcing targets
 # ------------------------------------------------------------------------------------------------------------
-
-
-def read_pairs(path: Path, limit: int | None = None) -> list[tuple[str, str]]:
-    """The first two tab-separated fields (source, target) of the first ``limit`` lines of an Anki file (the
-    third, where present, is the attribution). Raises MissingOutputError for a missing file and DataFileError,
-    naming the line, for one without a tab or with an empty field."""
-    if not path.is_file():
-        raise MissingOutputError(f"{path}: missing; run `dvc repro download@{path.parent.name}`")
-    pairs: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if limit is not None and len(pairs) >= limit:
-                break
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
-                raise DataFileError(f"{path}:{i}: expected 'English<TAB>translation[<TAB>attribution]'")
-            pairs.append((fields[0], fields[1]))
-    return pairs
-
-
-def held_out_split(sources: list[str], test_pairs: int, seed: int, keep: set[str] = frozenset()
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) indices: ``test_pairs`` pairs drawn at random (``numpy.random.default_rng(seed)``) from all
-    but those whose source is in ``keep`` (the book's examples stay in training, where the book decodes them).
-    Raises ParamError when fewer than one training pair would remain."""
-    candidates = np.array([i for i, s in enumerate(sources) if s not in keep])
-    if not 0 < test_pairs < len(candidates):
-        raise ParamError(f"params.yaml: test_pairs must be between 1 and {len(candidates) - 1} for "
-                         f"{len(sources)} pairs, got {test_pairs}")
-    test = np.sort(np.random.default_rng(seed).choice(candidates, size=test_pairs, replace=False))
-    train = np.setdiff1d(np.arange(len(sources)), test)
-    return train, test
 
 
 def char_index(texts: list[str]) -> dict[str, int]:
-    """Each character of ``texts``, sorted, to an id from 1 (0 is padding)."""
+    """Each character of ``texts``, sorted (the book's ``sorted(list(input_characters))``), to an id from 1
+    (0 is padding)."""
     return {ch: i + 1 for i, ch in enumerate(sorted(set("".join(texts))))}
 
 
-def encode_texts(texts: list[str], index: dict[str, int], length: int) -> np.ndarray:
-    """(len(texts), length) int32 ids, 0-padded after each text; characters outside ``index`` are 0 (the
-    book's all-zero vector) and texts longer than ``length`` are cut."""
-    out = np.zeros((len(texts), length), dtype=np.int32)
-    for i, text in enumerate(texts):
-        ids = [index.get(ch, 0) for ch in text[:length]]
-        out[i, :len(ids)] = ids
-    return out
-
-
-def teacher_forcing(targets: list[str], index: dict[str, int], length: int) -> tuple[np.ndarray, np.ndarray]:
-    """The decoder's inputs (``'\\t' + text + '\\n'``) and its targets, the same shifted one step earlier
-    (``decoder_target_data[:, t - 1] = decoder_input_data[:, t]`` in the book), both (n, length)."""
-    decoder_input = encode_texts([START + t + END for t in targets], index, length)
+def teacher_forcing(targets: list[list[str]], index: dict[str, int], length: int) -> tuple[np.ndarray, np.ndarray]:
+    """The decoder's inputs (start token + target + end token) and its targets, the same shifted one step
+    earlier (``decoder_target_data[:, t - 1] = decoder_input_data[:, t]`` in the book), both (n, length)."""
+    decoder_input = encode([[START, *t, END] for t in targets], index, length)
     decoder_target = np.zeros_like(decoder_input)
     decoder_target[:, :-1] = decoder_input[:, 1:]
     return decoder_input, decoder_target
 
 
 # ------------------------------------------------------------------------------------------------------------
-# 10.2.2 the model, and 10.2.3 its inference encoder and decoder
+# The models: 10.2's (characters, one-hot), the word-level one, with attention, and 10.1's (Cho et al.)
 # ------------------------------------------------------------------------------------------------------------
 
 
@@ -134,160 +103,293 @@ class OneHot(layers.Layer):
         return {**super().get_config(), "num_tokens": self.num_tokens}
 
 
+@keras.saving.register_keras_serializable(package="dltm")
+class NotPadding(layers.Layer):
+    """Ids (batch, steps) -> bool (batch, steps), True where the id is not 0 (padding): the source mask an
+    attention layer reads."""
+
+    def call(self, ids):
+        return ops.not_equal(ids, 0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="dltm")
+class EveryStep(layers.Layer):
+    """``[sequence (batch, T, d), vector (batch, k)]`` -> the vector at every step (batch, T, k): Cho et al.'s
+    context ``c``, read by every decoder step. The output keeps the sequence's mask."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None if mask is None else mask[0]
+
+    def call(self, inputs):
+        sequence, vector = inputs
+        return ops.zeros_like(sequence[..., :1]) + ops.expand_dims(vector, 1)
+
+    def compute_output_shape(self, input_shapes):
+        return (*input_shapes[0][:-1], input_shapes[1][-1])
+
+
+def _ids(name: str) -> keras.KerasTensor:
+    return keras.Input(shape=(None,), dtype="int32", name=name)
+
+
+def _decoder_dense(num_decoder_tokens: int) -> layers.Dense:
+    return layers.Dense(num_decoder_tokens + 1, activation="softmax", name="decoder_dense")
+
+
 def build_seq2seq_char(num_encoder_tokens: int, num_decoder_tokens: int, latent_dim: int = 256) -> keras.Model:
     """Figure 10.3 and the book's listing: the encoder LSTM's final ``[state_h, state_c]`` start the decoder
     LSTM, whose outputs go through ``decoder_dense`` (softmax over the target characters; index 0, padding,
-    is never a target)."""
-    encoder_inputs = keras.Input(shape=(None,), dtype="int32", name="encoder_inputs")
+    is never a target). Inputs: two (batch, steps) id arrays; output (batch, steps, num_decoder_tokens + 1)."""
+    encoder_inputs = _ids("encoder_inputs")
     encoder = layers.LSTM(latent_dim, return_state=True, name="encoder")
-    _, state_h, state_c = encoder(OneHot(num_encoder_tokens, name="encoder_one_hot")(encoder_inputs))
+    _, state_h, state_c = encoder(OneHot(num_encoder_tokens, name="encoder_embedding")(encoder_inputs))
     encoder_states = [state_h, state_c]
-    decoder_inputs = keras.Input(shape=(None,), dtype="int32", name="decoder_inputs")
+    decoder_inputs = _ids("decoder_inputs")
     decoder_lstm = layers.LSTM(latent_dim, return_sequences=True, return_state=True, name="decoder_lstm")
-    decoder_outputs, _, _ = decoder_lstm(OneHot(num_decoder_tokens, name="decoder_one_hot")(decoder_inputs),
+    decoder_outputs, _, _ = decoder_lstm(OneHot(num_decoder_tokens, name="decoder_embedding")(decoder_inputs),
                                          initial_state=encoder_states)
-    decoder_dense = layers.Dense(num_decoder_tokens + 1, activation="softmax", name="decoder_dense")
-    return keras.Model([encoder_inputs, decoder_inputs], decoder_dense(decoder_outputs), name="seq2seq_char")
+    return keras.Model([encoder_inputs, decoder_inputs], _decoder_dense(num_decoder_tokens)(decoder_outputs),
+                       name="seq2seq_char")
+
+
+def build_seq2seq_word(num_encoder_tokens: int, num_decoder_tokens: int, embed_dim: int = 256,
+                       latent_dim: int = 256) -> keras.Model:
+    """10.2's model on words: ``Embedding(mask_zero=True)`` instead of one-hot vectors on both sides, the rest
+    as the book's. Inputs and output as :func:`build_seq2seq_char`'s."""
+    encoder_inputs = _ids("encoder_inputs")
+    x = layers.Embedding(num_encoder_tokens + 1, embed_dim, mask_zero=True, name="encoder_embedding")(encoder_inputs)
+    _, state_h, state_c = layers.LSTM(latent_dim, return_state=True, name="encoder")(x)
+    decoder_inputs = _ids("decoder_inputs")
+    y = layers.Embedding(num_decoder_tokens + 1, embed_dim, mask_zero=True, name="decoder_embedding")(decoder_inputs)
+    decoder_outputs, _, _ = layers.LSTM(latent_dim, return_sequences=True, return_state=True,
+                                        name="decoder_lstm")(y, initial_state=[state_h, state_c])
+    return keras.Model([encoder_inputs, decoder_inputs], _decoder_dense(num_decoder_tokens)(decoder_outputs),
+                       name="seq2seq_word")
+
+
+def build_seq2seq_attention(num_encoder_tokens: int, num_decoder_tokens: int, embed_dim: int = 256,
+                            latent_dim: int = 256, score: str = "general") -> keras.Model:
+    """The word-level model with Luong et al. (2015)'s global attention: at each step t the decoder state
+    ``h_t`` scores every encoder output ``h_s`` (``score``: one of :data:`dltm.attention.SCORES`), the softmax
+    over the source words (padding excluded) weighs them into a context ``c_t``, and the attentional state
+    ``tanh(W_c [c_t; h_t])`` goes to ``decoder_dense`` (Luong's eq. 5-6). The encoder's final states start the
+    decoder as in 10.2. Inputs and output as :func:`build_seq2seq_char`'s."""
+    encoder_inputs = _ids("encoder_inputs")
+    x = layers.Embedding(num_encoder_tokens + 1, embed_dim, mask_zero=True, name="encoder_embedding")(encoder_inputs)
+    encoder_outputs, state_h, state_c = layers.LSTM(latent_dim, return_sequences=True, return_state=True,
+                                                    name="encoder")(x)
+    decoder_inputs = _ids("decoder_inputs")
+    y = layers.Embedding(num_decoder_tokens + 1, embed_dim, mask_zero=True, name="decoder_embedding")(decoder_inputs)
+    decoder_outputs, _, _ = layers.LSTM(latent_dim, return_sequences=True, return_state=True,
+                                        name="decoder_lstm")(y, initial_state=[state_h, state_c])
+    context, _ = AlignmentAttention(score, name="attention")(decoder_outputs, encoder_outputs,
+                                                             key_mask=NotPadding(name="source_mask")(encoder_inputs))
+    attentional = layers.Dense(latent_dim, activation="tanh", name="attention_combine")(
+        layers.Concatenate(name="context_and_state")([context, decoder_outputs]))
+    return keras.Model([encoder_inputs, decoder_inputs], _decoder_dense(num_decoder_tokens)(attentional),
+                       name="seq2seq_attention")
+
+
+def build_gru_cho(num_encoder_tokens: int, num_decoder_tokens: int, embed_dim: int = 256,
+                  latent_dim: int = 256) -> keras.Model:
+    """Cho et al. (2014)'s RNN encoder-decoder (the book's 10.1, eq. 10.1-10.5): a GRU reads the source; its
+    last state gives the summary ``c = tanh(V h_N)``; the decoder starts from ``h'_0 = tanh(V' c)`` and at every
+    step reads ``[y_{t-1}; c]``; the output layer reads ``[h'_t; y_{t-1}; c]``. GRUs with the reset gate applied
+    before the recurrent product (``reset_after=False``), as in the paper. The paper's maxout layer before the
+    softmax is left out (a linear read-out of the same three inputs). Inputs and output as
+    :func:`build_seq2seq_char`'s."""
+    encoder_inputs = _ids("encoder_inputs")
+    x = layers.Embedding(num_encoder_tokens + 1, embed_dim, mask_zero=True, name="encoder_embedding")(encoder_inputs)
+    _, h_n = layers.GRU(latent_dim, return_state=True, reset_after=False, name="encoder")(x)
+    c = layers.Dense(latent_dim, activation="tanh", name="summary")(h_n)
+    h0 = layers.Dense(latent_dim, activation="tanh", name="decoder_init")(c)
+    decoder_inputs = _ids("decoder_inputs")
+    y = layers.Embedding(num_decoder_tokens + 1, embed_dim, mask_zero=True, name="decoder_embedding")(decoder_inputs)
+    c_t = EveryStep(name="summary_every_step")([y, c])
+    decoder_outputs, _ = layers.GRU(latent_dim, return_sequences=True, return_state=True, reset_after=False,
+                                    name="decoder_gru")(layers.Concatenate(name="decoder_input")([y, c_t]),
+                                                        initial_state=h0)
+    readout = layers.Concatenate(name="readout")([decoder_outputs, y, c_t])
+    return keras.Model([encoder_inputs, decoder_inputs], _decoder_dense(num_decoder_tokens)(readout), name="gru_cho")
 
 
 def inference_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
-    """The book's ``encoder_model`` (source ids -> ``[state_h, state_c]``) and ``decoder_model`` (one step:
-    ``[target ids, h, c]`` -> ``[probabilities, h, c]``), built from the trained model's layers."""
-    latent_dim = model.get_layer("encoder").units
-    encoder_inputs = keras.Input(shape=(None,), dtype="int32", name="encoder_inputs")
-    _, state_h, state_c = model.get_layer("encoder")(model.get_layer("encoder_one_hot")(encoder_inputs))
-    encoder_model = keras.Model(encoder_inputs, [state_h, state_c], name="encoder_model")
-    decoder_inputs = keras.Input(shape=(None,), dtype="int32", name="decoder_inputs")
-    decoder_states_inputs = [keras.Input(shape=(latent_dim,), name="decoder_state_input_h"),
-                             keras.Input(shape=(latent_dim,), name="decoder_state_input_c")]
-    decoder_outputs, h, c = model.get_layer("decoder_lstm")(model.get_layer("decoder_one_hot")(decoder_inputs),
-                                                            initial_state=decoder_states_inputs)
-    decoder_model = keras.Model([decoder_inputs, *decoder_states_inputs],
-                                [model.get_layer("decoder_dense")(decoder_outputs), h, c], name="decoder_model")
-    return encoder_model, decoder_model
+    """The book's ``encoder_model`` and ``decoder_model`` (10.2.3), built from the trained model's layers, for
+    any model of this chapter, in :mod:`dltm.translation`'s contract:
+
+    - ``seq2seq_char``/``seq2seq_word``: source -> ``[h, c]``; ``[token, h, c]`` -> ``[probabilities, h, c]``
+    - ``seq2seq_attention``: source -> ``[h, c, encoder outputs, source mask]``; ``[token, h, c, outputs, mask]``
+      -> ``[probabilities, h, c, attention weights (batch, 1, S)]``
+    - ``gru_cho``: source -> ``[h'_0, c]``; ``[token, h', c]`` -> ``[probabilities, h']``
+
+    Raises UserError for a model of another kind."""
+    get = model.get_layer
+    kind = model.name
+    if kind not in ("seq2seq_char", "seq2seq_word", "seq2seq_attention", "gru_cho"):
+        raise UserError(f"{kind}: not a chapter-10 encoder-decoder")
+    latent_dim = get("encoder").units
+    encoder_inputs = _ids("encoder_inputs")
+    decoder_inputs = _ids("decoder_inputs")
+    x = get("encoder_embedding")(encoder_inputs)
+    y = get("decoder_embedding")(decoder_inputs)
+    state = [keras.Input(shape=(latent_dim,), name=f"decoder_state_input_{n}") for n in ("h", "c")]
+    if kind == "gru_cho":
+        _, h_n = get("encoder")(x)
+        c = get("summary")(h_n)
+        encoder_model = keras.Model(encoder_inputs, [get("decoder_init")(c), c], name="encoder_model")
+        c_in = keras.Input(shape=(latent_dim,), name="summary_input")
+        c_t = get("summary_every_step")([y, c_in])
+        out, h = get("decoder_gru")(get("decoder_input")([y, c_t]), initial_state=state[0])
+        probs = get("decoder_dense")(get("readout")([out, y, c_t]))
+        return encoder_model, keras.Model([decoder_inputs, state[0], c_in], [probs, h], name="decoder_model")
+    if kind == "seq2seq_attention":
+        encoder_outputs, h, c = get("encoder")(x)
+        mask = get("source_mask")(encoder_inputs)
+        encoder_model = keras.Model(encoder_inputs, [h, c, encoder_outputs, mask], name="encoder_model")
+        outputs_in = keras.Input(shape=(None, latent_dim), name="encoder_outputs_input")
+        mask_in = keras.Input(shape=(None,), dtype="bool", name="source_mask_input")
+        out, h, c = get("decoder_lstm")(y, initial_state=state)
+        context, weights = get("attention")(out, outputs_in, key_mask=mask_in)
+        probs = get("decoder_dense")(get("attention_combine")(get("context_and_state")([context, out])))
+        return encoder_model, keras.Model([decoder_inputs, *state, outputs_in, mask_in], [probs, h, c, weights],
+                                          name="decoder_model")
+    _, h, c = get("encoder")(x)
+    encoder_model = keras.Model(encoder_inputs, [h, c], name="encoder_model")
+    out, h, c = get("decoder_lstm")(y, initial_state=state)
+    return encoder_model, keras.Model([decoder_inputs, *state], [get("decoder_dense")(out), h, c],
+                                      name="decoder_model")
 
 
-class Translator:
-    """A trained ``ch10_seq2seq_char`` model with its character indices: ``translate(texts)`` decodes greedily
-    (the book's ``decode_sequence``, for a batch at once) or with beam search of ``beam`` hypotheses."""
-
-    def __init__(self, model: keras.Model, vocab: dict[str, Any]):
-        self.encoder_model, self.decoder_model = inference_models(model)
-        self.input_index: dict[str, int] = vocab["input_token_index"]
-        self.target_index: dict[str, int] = vocab["target_token_index"]
-        self.reverse_target = {i: ch for ch, i in self.target_index.items()}
-        self.max_encoder_seq_length = int(vocab["max_encoder_seq_length"])
-        self.max_decoder_seq_length = int(vocab["max_decoder_seq_length"])
-
-    def _step(self, tokens: np.ndarray, states: list[np.ndarray]):
-        probs, h, c = self.decoder_model.predict_on_batch([tokens[:, None].astype(np.int32), *states])
-        probs = ops.convert_to_numpy(probs)[:, -1, :].astype(np.float64)
-        with np.errstate(divide="ignore"):
-            log_probs = np.log(probs)
-        log_probs[:, 0] = -np.inf  # padding is no character
-        return log_probs, [ops.convert_to_numpy(h), ops.convert_to_numpy(c)]
-
-    def _text(self, ids: list[int] | tuple[int, ...]) -> str:
-        return "".join(self.reverse_target.get(int(i), "") for i in ids)
-
-    def translate(self, texts: list[str], beam: int = 1, alpha: float = 1.0, batch_size: int = 256) -> list[str]:
-        """The translation of each text (without the end character). ``beam`` 1: greedy, ``batch_size`` texts
-        at a time; above 1: beam search with length normalisation ``alpha``, one text at a time."""
-        start, end = self.target_index[START], self.target_index[END]
-        out: list[str] = []
-        for s in range(0, len(texts), batch_size if beam == 1 else 1):
-            chunk = texts[s:s + (batch_size if beam == 1 else 1)]
-            x = encode_texts(chunk, self.input_index, self.max_encoder_seq_length)
-            states = [ops.convert_to_numpy(v) for v in self.encoder_model.predict_on_batch(x)]
-            if beam == 1:
-                out += [self._text(ids) for ids in greedy(self._step, states, start, end,
-                                                          self.max_decoder_seq_length)]
-            else:
-                best = beam_search(self._step, states, start, end, self.max_decoder_seq_length, beam, alpha)[0]
-                out.append(self._text(best.tokens))
-        return out
+STATES = {"seq2seq_char": (2, 0), "seq2seq_word": (2, 0), "seq2seq_attention": (2, 2), "gru_cho": (1, 1)}
+"""Each model's (recurrent states, memory) in the decoder's inputs (see :func:`inference_models`)."""
 
 
 # ------------------------------------------------------------------------------------------------------------
-# The task: train as the book does, then measure on the held-out pairs
+# The tasks: train as the book does (teacher forcing), then translate the held-out sentences
 # ------------------------------------------------------------------------------------------------------------
 
-
-def settings(p: dict[str, Any], where: str) -> dict[str, Any]:
-    return {"num_samples": require(p, "num_samples", int, where), "test_pairs": require(p, "test_pairs", int, where),
-            "split_seed": require(p, "split_seed", int, where), "latent_dim": require(p, "latent_dim", int, where),
-            "batch_size": require(p, "batch_size", int, where), "epochs": require(p, "epochs", int, where),
-            "validation_split": require(p, "validation_split", float, where),
-            "optimizer": require(p, "optimizer", str, where), "beam_width": require(p, "beam_width", int, where),
-            "beam_examples": require(p, "beam_examples", int, where),
-            "length_alpha": require(p, "length_alpha", float, where)}
-
-
-def data(ctx: Context, s: dict[str, Any]) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
-    """The pool (the first ``num_samples`` pairs), and its train and held-out test indices."""
-    dataset = ctx.task.dataset
-    pairs = read_pairs(ctx.root / "data" / "raw" / dataset / f"{dataset}.txt", s["num_samples"])
-    train, test = held_out_split([src for src, _ in pairs], s["test_pairs"], s["split_seed"], set(BOOK_EXAMPLES))
-    return pairs, train[:ctx.run.cap_train(len(train))], test[:ctx.run.cap_eval(len(test))]
+_COMMON = P.keys("batch_size", "epochs", "validation_split", "optimizer", num_samples=P.Int(1, null=True),
+                 latent_dim=P.POSITIVE_INT, patience=P.Int(0), beam_width=P.POSITIVE_INT, beam_examples=P.Int(0),
+                 length_alpha=P.Float(0.0))
+_WORDS = {**_COMMON, "embed_dim": P.POSITIVE_INT, "source_vocab": P.Int(2, null=True),
+          "target_vocab": P.Int(4, null=True)}
+PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
+    "ch10_seq2seq_char": _COMMON,
+    "ch10_seq2seq_char_fra": _COMMON,
+    "ch10_seq2seq_word": _WORDS,
+    "ch10_seq2seq_attention": {**_WORDS, "score": P.Choice(*SCORES)},
+    "ch10_gru_cho": _WORDS,
+}
+KIND = {"ch10_seq2seq_char": "seq2seq_char", "ch10_seq2seq_char_fra": "seq2seq_char",
+        "ch10_seq2seq_word": "seq2seq_word", "ch10_seq2seq_attention": "seq2seq_attention",
+        "ch10_gru_cho": "gru_cho"}
 
 
-def train_seq2seq_char(ctx: Context) -> dict[str, Any]:
-    s = settings(ctx.params, ctx.task.id)
-    pairs, train, _ = data(ctx, s)
-    input_texts = [pairs[i][0] for i in train]
-    target_texts = [pairs[i][1] for i in train]
-    input_token_index = char_index(input_texts)
-    target_token_index = char_index([START + END, *target_texts])
-    max_encoder_seq_length = max(len(t) for t in input_texts)
-    max_decoder_seq_length = max(len(t) for t in target_texts) + 2
-    encoder_input_data = encode_texts(input_texts, input_token_index, max_encoder_seq_length)
-    decoder_input_data, decoder_target_data = teacher_forcing(target_texts, target_token_index,
-                                                              max_decoder_seq_length)
-    print(f"{ctx.name}: {len(train)} training pairs, {len(input_token_index)} input and {len(target_token_index)} "
-          f"target characters, max lengths {max_encoder_seq_length} / {max_decoder_seq_length}", flush=True)
+def training_pairs(ctx: Context, s: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The training pairs of ``prepare@<dataset>`` among the first ``num_samples`` lines of the file (all where
+    null), capped by ``run.max_train_examples``; in the file's order for the book's character model, in a seeded
+    random order for the others (Keras' ``validation_split`` takes the last pairs: the longest, in a file sorted
+    by length)."""
+    lines, sources, targets = load_pairs(ctx.prepared(ctx.task.dataset), "train")
+    keep = np.flatnonzero(lines <= s["num_samples"]) if s["num_samples"] else np.arange(len(lines))
+    if KIND[ctx.task.id] != "seq2seq_char":
+        keep = np.random.default_rng(ctx.run.seed).permutation(keep)
+    keep = keep[:ctx.run.cap_train(len(keep))]
+    if len(keep) < 2:
+        raise ParamError(f"params.yaml: {ctx.task.id}.num_samples leaves {len(keep)} training pair(s); need 2")
+    return [sources[i] for i in keep], [targets[i] for i in keep]
+
+
+def build(task_id: str, s: dict[str, Any], n_in: int, n_out: int) -> keras.Model:
+    kind = KIND[task_id]
+    if kind == "seq2seq_char":
+        return build_seq2seq_char(n_in, n_out, s["latent_dim"])
+    if kind == "seq2seq_attention":
+        return build_seq2seq_attention(n_in, n_out, s["embed_dim"], s["latent_dim"], s["score"])
+    return (build_seq2seq_word if kind == "seq2seq_word" else build_gru_cho)(n_in, n_out, s["embed_dim"],
+                                                                              s["latent_dim"])
+
+
+def train_seq2seq(ctx: Context) -> dict[str, Any]:
+    """Teacher forcing (10.2.2): the decoder reads the target shifted right and learns the next token, sparse
+    categorical cross-entropy over real tokens (``ignore_class=0``: padding), Keras' ``validation_split``,
+    early stopping on the validation loss with the best weights kept where ``patience`` > 0 (the book: none)."""
+    s = ctx.params
+    kind, lang = KIND[ctx.task.id], TARGET_LANG[ctx.task.dataset]
+    unit = "char" if kind == "seq2seq_char" else "word"
+    input_texts, target_texts = training_pairs(ctx, s)
+    src = [tokens(t, unit, "en") for t in input_texts]
+    tgt = [tokens(t, unit, lang) for t in target_texts]
+    if unit == "char":
+        input_token_index, target_token_index = char_index(input_texts), char_index([START + END, *target_texts])
+    else:
+        input_token_index = token_index(src, s["source_vocab"], unknown=True)
+        target_token_index = token_index([[START, *t, END] for t in tgt], s["target_vocab"], unknown=True)
+    max_encoder_seq_length = max(len(t) for t in src)
+    max_decoder_seq_length = max(len(t) for t in tgt) + 2
+    encoder_input_data = encode(src, input_token_index, max_encoder_seq_length)
+    decoder_input_data, decoder_target_data = teacher_forcing(tgt, target_token_index, max_decoder_seq_length)
+    print(f"{ctx.name}: {len(src)} training pairs, {len(input_token_index)} source and {len(target_token_index)} "
+          f"target {unit}s, max lengths {max_encoder_seq_length} / {max_decoder_seq_length}", flush=True)
     strategy = runtime.setup(ctx.run)
     epochs = ctx.run.epochs(s["epochs"])
     with strategy.scope():
-        model = build_seq2seq_char(len(input_token_index), len(target_token_index), s["latent_dim"])
-        # the padding after each target is no character to predict: ignore_class=0 leaves it out of the loss
+        model = build(ctx.task.id, s, len(input_token_index), len(target_token_index))
         model.compile(optimizer=s["optimizer"], loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=0))
+    callbacks = [StopOnNonFiniteLoss(ctx.name, epochs), epoch_logger(ctx.tracker, "val", epochs)]
+    if s["patience"]:
+        callbacks.append(keras.callbacks.EarlyStopping(patience=s["patience"], restore_best_weights=True))
     start = time.perf_counter()
-    hist = model.fit([encoder_input_data, decoder_input_data], decoder_target_data, batch_size=s["batch_size"],
-                     epochs=epochs, validation_split=s["validation_split"], verbose=0,
-                     callbacks=[StopOnNonFiniteLoss(ctx.name, epochs), epoch_logger(ctx.tracker, "val", epochs)])
+    if kind == "seq2seq_char":  # the book's: whole arrays, Keras' validation_split (the file's last, longest pairs)
+        hist = model.fit([encoder_input_data, decoder_input_data], decoder_target_data, batch_size=s["batch_size"],
+                         epochs=epochs, validation_split=s["validation_split"], verbose=0, callbacks=callbacks)
+    else:  # the pairs in a random order: the last validation_split of them validate; batches of similar lengths
+        fit = len(src) - round(len(src) * s["validation_split"])
+        arrays = [encoder_input_data, decoder_input_data, decoder_target_data]
+        train_batches = LengthBuckets([a[:fit] for a in arrays[:2]], arrays[2][:fit], s["batch_size"], ctx.run.seed)
+        val_batches = LengthBuckets([a[fit:] for a in arrays[:2]], arrays[2][fit:], s["batch_size"])
+        hist = model.fit(train_batches.for_fit(), epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False,
+                         validation_data=val_batches.for_fit() if len(src) > fit else None)
     seconds = time.perf_counter() - start
     history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()}, "val")
-    vocab = {"input_token_index": input_token_index, "target_token_index": target_token_index,
-             "max_encoder_seq_length": max_encoder_seq_length, "max_decoder_seq_length": max_decoder_seq_length}
+    n_states, n_memory = STATES[kind]
+    info = {"task": ctx.name, "module": __name__, "unit": unit, "source_lang": "en", "target_lang": lang,
+            "input_token_index": input_token_index, "target_token_index": target_token_index,
+            "max_encoder_seq_length": max_encoder_seq_length, "max_decoder_seq_length": max_decoder_seq_length,
+            "n_states": n_states, "n_memory": n_memory, "example": input_texts[0]}
     with atomic_path(ctx.model_dir) as tmp:
         tmp.mkdir(parents=True)
         model.save(tmp / MODEL_FILE)
-        write_json(tmp / VOCAB_FILE, vocab)
+        write_json(tmp / TRANSLATOR_FILE, info)
         (tmp / "summary.txt").write_text(model_summary(model), encoding="utf-8")
     write_history_csv(history, ctx.train_dir / "history.csv")
     history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
     tr = ctx.tracker
     tr.log_metrics({"train_seconds": seconds})
     tr.log_text(model_summary(model), "model_summary.txt")
-    if tr.active:  # the MLflow Model (keras flavor); no run, no MLflow
+    if tr.active:  # the MLflow Models: keras flavor, and the translator that takes raw text; no run, no MLflow
         from dltm import mlflow_models
 
         mlflow_models.log_models(tr, ctx.model_dir)
     tr.log_artifact(ctx.train_dir / "history.csv", "plots")
-    fitted = round(len(train) * (1 - s["validation_split"]))
-    return {"train_examples": fitted, "validation_examples": len(train) - fitted, "epochs": len(history["train_loss"]),
-            "train_seconds": round(seconds, 3), "examples_per_second": round(fitted * epochs / seconds, 1),
+    fitted = round(len(src) * (1 - s["validation_split"]))
+    val = history.get("val_loss", [])
+    return {"train_examples": fitted, "validation_examples": len(src) - fitted, "epochs": len(history["train_loss"]),
+            "best_epoch": int(np.argmin(val)) + 1 if val else len(history["train_loss"]),
+            "train_seconds": round(seconds, 3),
+            "source_unk_share": round(float(np.mean(encoder_input_data[encoder_input_data > 0] == 1)), 4)
+            if unit == "word" else 0.0,
+            "target_unk_share": round(float(np.mean(decoder_target_data[decoder_target_data > 0] == 1)), 4)
+            if unit == "word" else 0.0,
+            "examples_per_second": round(fitted * len(history["train_loss"]) / seconds, 1),
             "params": int(model.count_params())}
-
-
-def load_translator(model_dir: Path) -> Translator:
-    hint = "run `dvc repro train@ch10_seq2seq_char`"
-    if not (model_dir / VOCAB_FILE).is_file():
-        raise MissingOutputError(f"{model_dir / VOCAB_FILE}: missing; {hint}")
-    vocab = read_json(model_dir / VOCAB_FILE)
-    if "target_token_index" not in vocab:
-        raise UserError(f"{model_dir}: not a chapter-10 translator (no target_token_index in {VOCAB_FILE})")
-    return Translator(load_keras_model(model_dir / MODEL_FILE, hint), vocab)
 
 
 def samples_table(sources: list[str], references: list[str], outputs: dict[str, list[str]], n: int = 20) -> str:
@@ -300,51 +402,98 @@ def samples_table(sources: list[str], references: list[str], outputs: dict[str, 
     return "\n".join(lines) + "\n"
 
 
-def evaluate_seq2seq_char(ctx: Context) -> dict[str, Any]:
-    s = settings(ctx.params, ctx.task.id)
+def cjk_font() -> str | None:
+    """The name of an installed font with Chinese glyphs (Noto Sans CJK, Source Han, WenQuanYi, SimHei, Microsoft
+    YaHei, PingFang), or None."""
+    from matplotlib import font_manager
+
+    wanted = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "SimHei", "Microsoft YaHei", "PingFang",
+              "Heiti", "AR PL")
+    for f in font_manager.fontManager.ttflist:
+        if f.name.startswith(wanted):
+            return f.name
+    return None
+
+
+def attention_png(found: list[tuple[list[str], list[str], np.ndarray]], path: Path, title: str) -> Path:
+    """Heat maps of attention weights (output tokens x source tokens), one panel per sentence. Chinese tokens
+    need a CJK font: without one, output tokens are labelled by position (the tokens are in samples.md)."""
+    font = cjk_font()
+    fig, axes = figure(len(found), 1, figsize=(7, 3.2 * len(found)), squeeze=False)
+    for ax, (src, out, w) in zip(axes[:, 0], found, strict=True):
+        ax.imshow(w, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(src)), src, rotation=45, ha="right")
+        labels = out if font else [f"{i + 1}" for i in range(len(out))]
+        ax.set_yticks(range(len(out)), labels, **({"fontfamily": font} if font else {}))
+        ax.set_xlabel("source")
+        ax.set_ylabel("output" if font else "output token (no CJK font here: see samples.md)")
+    fig.suptitle(title)
+    return save_png(fig, path)
+
+
+def evaluate_seq2seq(ctx: Context) -> dict[str, Any]:
+    """Greedy decoding of every held-out sentence and beam search of the first ``beam_examples``, scored against
+    the references (sacreBLEU BLEU and chrF, exact matches); the book's examples, decoded as the book does
+    (training sentences, greedy); sample outputs, and attention heat maps where the model has attention."""
+    s = ctx.params
     runtime.seed_everything(ctx.run.seed)
-    pairs, _, test = data(ctx, s)
-    translator = load_translator(ctx.model_dir)
-    sources, references = [pairs[i][0] for i in test], [pairs[i][1] for i in test]
+    _, sources, references = load_pairs(ctx.prepared(ctx.task.dataset), "test")
+    n = ctx.run.cap_eval(len(sources))
+    sources, references = sources[:n], references[:n]
+    translator = load_translator(ctx.model_dir, f"run `dvc repro {dvc_stage(ctx.task.id)}`")
+    tok = BLEU_TOKENIZE[translator.target_lang]
     greedy_out = translator.translate(sources)
-    scores = translation_scores(greedy_out, references, tokenize="zh")
-    metrics: dict[str, Any] = {**scores, "n_examples": len(test)}
-    k = min(s["beam_examples"], len(test))
+    metrics: dict[str, Any] = {**translation_scores(greedy_out, references, tokenize=tok), "n_examples": n}
+    k = min(s["beam_examples"], n)
     outputs = {"greedy": greedy_out}
     if s["beam_width"] > 1 and k:
         beam_out = translator.translate(sources[:k], beam=s["beam_width"], alpha=s["length_alpha"])
-        beam = translation_scores(beam_out, references[:k], tokenize="zh")
-        same = translation_scores(greedy_out[:k], references[:k], tokenize="zh")
+        beam = translation_scores(beam_out, references[:k], tokenize=tok)
+        same = translation_scores(greedy_out[:k], references[:k], tokenize=tok)
         metrics.update({f"{m}_beam": beam[m] for m in ("bleu", "chrf", "exact_match")},
                        **{f"{m}_greedy_on_beam_examples": same[m] for m in ("bleu", "chrf", "exact_match")},
                        beam_examples=k, beam_width=s["beam_width"])
         outputs[f"beam {s['beam_width']}"] = beam_out
-    book = translator.translate(list(BOOK_EXAMPLES))
-    metrics["book_examples_matching"] = float(np.mean([o == b for o, b in zip(book, BOOK_EXAMPLES.values(),
-                                                                              strict=True)]))
-    write_text(ctx.eval_dir / "samples.md",
-               f"# {ctx.name}: held-out pairs\n\n" + samples_table(sources, references, outputs)
-               + "\n# The book's examples (training sentences, greedy)\n\n| Source | Book | Ours |\n|---|---|---|\n"
-               + "".join(f"| {src} | {b} | {o} |\n" for (src, b), o in zip(BOOK_EXAMPLES.items(), book,
-                                                                              strict=True)))
+    text = f"# {ctx.name}: held-out pairs\n\n" + samples_table(sources, references, outputs)
+    if ctx.task.dataset == "cmn":
+        book = translator.translate(list(BOOK_EXAMPLES))
+        metrics["book_examples_matching"] = float(np.mean([o == b for o, b in zip(book, BOOK_EXAMPLES.values(),
+                                                                                  strict=True)]))
+        text += ("\n# The book's examples (training sentences, greedy)\n\n| Source | Book | Ours |\n|---|---|---|\n"
+                 + "".join(f"| {src} | {b} | {o} |\n" for (src, b), o in zip(BOOK_EXAMPLES.items(), book, strict=True)))
+    if KIND[ctx.task.id] == "seq2seq_attention":
+        found = [translator.attend(src) for src in sources[:3]]
+        attention_png(found, ctx.eval_dir / "attention.png", f"{ctx.name}: attention on held-out sentences")
+        text += "\n# Attention (attention.png): the output tokens of each panel\n\n" + "".join(
+            f"{i}. {src}: {' '.join(f'{j + 1}:{t}' for j, t in enumerate(out))}\n"
+            for i, (src, out, _) in enumerate([(sources[i], f[1], f[2]) for i, f in enumerate(found)], 1))
+        ctx.tracker.log_artifact(ctx.eval_dir / "attention.png", "plots")
+    write_text(ctx.eval_dir / "samples.md", text)
     ctx.tracker.log_artifact(ctx.eval_dir / "samples.md", "samples")
     return write_metrics(ctx, metrics, keep=["n_examples", "beam_examples", "beam_width", "bleu_signature",
                                              "chrf_signature", "book_examples_matching"])
 
 
-PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
-    "ch10_seq2seq_char": P.keys("batch_size", "epochs", "validation_split", "optimizer",
-                                num_samples=P.POSITIVE_INT, test_pairs=P.POSITIVE_INT, split_seed=P.Int(0),
-                                latent_dim=P.POSITIVE_INT, beam_width=P.POSITIVE_INT, beam_examples=P.Int(0),
-                                length_alpha=P.Float(0.0)),
-}
-
+_CONTEXT = "Tatoeba cmn context (zh->en, a course's numbers): small RNN sacreBLEU 1.4, LSTM+attention 13.5"
+_NOTES = ("sacreBLEU (tok zh) and chrF on the held-out sentences of prepare@cmn (drawn from the first 10,000 "
+          "pairs); _beam: beam search on the first beam_examples of them")
+_ALSO = ("test_chrf", "test_bleu_beam")
 TASKS = (
     Task("ch10_seq2seq_char", "10.2 (lines 5005-5170)", "character-level LSTM encoder-decoder, English -> Chinese",
-         "cmn", "test_bleu", train_seq2seq_char, evaluate_seq2seq_char,
-         Reference(None, "the book decodes training sentences only and prints no score; Tatoeba cmn context: "
-                   "small RNN zh->en sacreBLEU 1.4, LSTM+attention 13.5 (a course's numbers)"),
-         notes="sacreBLEU (tok zh) and chrF on held-out pairs drawn at random from the first num_samples; "
-               "book_examples_matching: the share of the book's five example outputs reproduced",
-         also=("test_chrf", "test_bleu_beam", "book_examples_matching")),
+         "cmn", "test_bleu", train_seq2seq, evaluate_seq2seq,
+         Reference(None, "the book decodes training sentences only and prints no score; " + _CONTEXT),
+         notes=_NOTES + "; book_examples_matching: the share of the book's five example outputs reproduced",
+         also=(*_ALSO, "book_examples_matching")),
+    Task("ch10_seq2seq_char_fra", "10.2 (lines 5005-5170)", "the same on English -> French (Keras' lstm_seq2seq)",
+         "fra", "test_bleu", train_seq2seq, evaluate_seq2seq,
+         Reference(None, "keras.io's lstm_seq2seq: val loss 0.436 at epoch 25 on 10k pairs (its loss also counts "
+                   "the padding, ours does not)"),
+         notes="sacreBLEU (tok 13a) and chrF on the held-out sentences of prepare@fra", also=_ALSO),
+    Task("ch10_seq2seq_word", "10.2, words", "word-level LSTM encoder-decoder (jieba), English -> Chinese",
+         "cmn", "test_bleu", train_seq2seq, evaluate_seq2seq, Reference(None, _CONTEXT), notes=_NOTES, also=_ALSO),
+    Task("ch10_seq2seq_attention", "10.2, words, with attention (Luong et al. 2015)",
+         "word-level LSTM encoder-decoder with global attention, English -> Chinese", "cmn", "test_bleu",
+         train_seq2seq, evaluate_seq2seq, Reference(None, _CONTEXT), notes=_NOTES, also=_ALSO),
+    Task("ch10_gru_cho", "10.1 (lines 4921-5003)", "Cho et al. (2014)'s GRU encoder-decoder, English -> Chinese",
+         "cmn", "test_bleu", train_seq2seq, evaluate_seq2seq, Reference(None, _CONTEXT), notes=_NOTES, also=_ALSO),
 )
