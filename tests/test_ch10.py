@@ -4,18 +4,21 @@ file (cmn.txt) when the mirror has it."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import keras
 import numpy as np
 import pytest
 
+from dltm import cli
 from dltm.cli import MissingOutputError, UserError
 from dltm.data import held_out_split, load_pairs, prepare_pairs
 from dltm.decoding import beam_search, greedy
 from dltm.translation import TRANSLATOR_FILE, load_translator, split_words
 from pipelines import ch10_seq2seq as ch10
+from stages import translate
 
-from .conftest import MIRROR, run_task
+from .conftest import MIRROR, REPO, run_task
 
 # A toy "language": each English word has one Chinese character; sentences of 1-3 words.
 LEXICON = {"cat": "猫", "dog": "狗", "big": "大", "red": "红", "fish": "鱼", "eats": "吃", "runs": "跑"}
@@ -44,6 +47,7 @@ def write_cmn(root, sep: str = ""):
     (raw / "cmn.txt").write_text("".join(f"{s}\t{t}\tCC-BY 2.0 (France) Attribution: tatoeba.org\n"
                                          for s, t in toy_pairs(600, sep=sep)), encoding="utf-8")
     prepare_pairs(raw, root / "data" / "prepared" / "cmn", PREPARE)
+    shutil.copy(REPO / "dvc.yaml", root)  # the stage names the errors give
     return root
 
 
@@ -103,7 +107,7 @@ def test_bad_lines_are_named(tmp_path):
         ch10.read_pairs(path)
 
 
-def test_seq2seq_char_trains_decodes_and_scores_held_out_pairs(cmn, monkeypatch):
+def test_seq2seq_char_trains_decodes_scores_held_out_pairs_and_translates_raw_text(cmn, monkeypatch, capsys):
     m = run_task(cmn, monkeypatch, "ch10_seq2seq_char", {
         "ch10_seq2seq_char.num_samples": 300, "ch10_seq2seq_char.latent_dim": 32, "ch10_seq2seq_char.epochs": 3,
         "ch10_seq2seq_char.beam_examples": 5})
@@ -116,6 +120,30 @@ def test_seq2seq_char_trains_decodes_and_scores_held_out_pairs(cmn, monkeypatch)
     assert info["target_token_index"]["\t"] >= 1 and "猫" in info["target_token_index"] and info["unit"] == "char"
     history = (cmn / "plots" / "ch10_seq2seq_char" / "train" / "history.csv").read_text().splitlines()
     assert history[0] == "epoch,train_loss,val_loss" and len(history) == 4
+
+    # python -m stages.translate, and the MLflow pyfunc of the run, on raw text
+    capsys.readouterr()
+    assert translate.main(["ch10_seq2seq_char", "cat eats.", "--beam", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("cat eats.\t") and line.count("\t") == 1
+    (cmn / "in.txt").write_text("dog.\n\nbig fish.\n", encoding="utf-8")
+    assert translate.main(["ch10_seq2seq_char", "--file", "in.txt"]) == 0
+    assert [ln.split("\t")[0] for ln in capsys.readouterr().out.splitlines()] == ["dog.", "big fish."]
+    for argv, message in ((["ch10_nope", "hi"], "unknown translator 'ch10_nope'"),
+                          (["ch10_seq2seq_char", " "], "text 1: empty"),
+                          (["ch10_seq2seq_char", "hi", "--beam", "0"], "--beam must be >= 1"),
+                          (["ch10_seq2seq_word", "hi"], "train_translation@ch10_seq2seq_word` first"),
+                          (["ch10_seq2seq_char", "--file", "nothing.txt"], "no such file")):
+        assert cli.run(translate.main, argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+    run_id = json.loads((cmn / "models" / "ch10_seq2seq_char" / "run.json").read_text())["mlflow_run_id"]
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/text_model")
+    out = model.predict(["cat eats.", "dog."], params={"beam": 2})
+    assert list(out["source"]) == ["cat eats.", "dog."] and out["translation"].map(len).min() >= 0
+    assert out["translation"][0] == translate.translate("ch10_seq2seq_char", ["cat eats."], beam=2)[0]
 
 
 def test_a_trained_translator_learns_the_toy_language(cmn, monkeypatch):
