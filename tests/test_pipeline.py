@@ -10,6 +10,7 @@ are tiny synthetic files in their real formats. Without the mirror every dataset
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -38,10 +39,11 @@ from .conftest import (
     synthetic_tables,
     write_corpora,
 )
+from .test_ch10 import toy_pairs
 
 pytestmark = pytest.mark.slow
 TASKS = list(all_tasks())
-REAL = ("mr", "ionosphere", "iris", "housing", "ptb", "analogies", "charlm", "cmn")
+REAL = ("mr", "ionosphere", "iris", "housing", "ptb", "analogies", "charlm", "cmn", "fra")
 """The datasets the mirror holds whole that the end-to-end run reads when the mirror is present. IMDB stays
 synthetic: its 100,000 review files would dominate every push and pull of the CI test (the real IMDB's split is
 checked in tests/test_ch07_data.py)."""
@@ -116,10 +118,15 @@ def synthetic(tmp_path_factory):
     (mirror / "tinyshakespeare" / "input.txt").write_text("First Citizen:\nBefore we proceed any further.\n\n" * 40)
     sums["charlm"] = {"input.txt": sha256_file(mirror / "tinyshakespeare" / "input.txt")}
     cmn = mirror / "book" / "cmn.txt"  # chapter 10's English-Chinese pairs (the book's file, three columns)
-    toy = [("Hi.", "嗨。"), ("Run.", "你用跑的。"), ("See you.", "再见！"), ("Shut up!", "闭嘴！")] * 40
-    cmn.write_text("".join(f"{e}\t{z}\tCC-BY 2.0 (France) Attribution: tatoeba.org\n" for e, z in toy),
+    cmn.write_text("".join(f"{e}\t{z}\tCC-BY 2.0 (France) Attribution: tatoeba.org\n" for e, z in toy_pairs(300)),
                    encoding="utf-8")
     sums["cmn"] = {"cmn.txt": sha256_file(cmn), "book/cmn.txt": sha256_file(cmn)}
+    (mirror / "anki").mkdir()  # English-French, zipped as manythings.org publishes it
+    fra = "".join(f"{e}\t{e.upper()}\n" for e, _ in toy_pairs(300))
+    with zipfile.ZipFile(mirror / "anki" / "fra-eng.zip", "w") as z:
+        z.writestr("fra.txt", fra)
+    sums["fra"] = {"anki/fra-eng.zip": sha256_file(mirror / "anki" / "fra-eng.zip"),
+                   "fra.txt": hashlib.sha256(fra.encode("utf-8")).hexdigest()}
     (mirror / "glove").mkdir()  # 7.3.3's GloVe Twitter vectors: a few synthetic words in each dimension
     with zipfile.ZipFile(mirror / "glove" / "glove.twitter.27B.zip", "w") as z:
         for dim in (25, 50, 100, 200):
@@ -154,8 +161,12 @@ def synthetic(tmp_path_factory):
         "-S", "ch09_lstm_sentiment.hidden_size=8", "-S", "ch09_custom_cell.hidden_size=8",
         "-S", "ch09_peephole_sentiment.hidden_size=8", "-S", "ch09_rnn_comparison.hidden_size=8",
         "-S", "ch09_rnn_comparison.models=[lstm,peephole,kim_cnn]", "-S", "ch09_rnn_comparison.seeds=[1,2]",
-        "-S", "ch10_seq2seq_char.num_samples=300", "-S", "ch10_seq2seq_char.test_pairs=30",
-        "-S", "ch10_seq2seq_char.latent_dim=16", "-S", "ch10_seq2seq_char.beam_examples=5"],
+        "-S", "prepare.cmn.test_pairs=30", "-S", "prepare.fra.test_pairs=30",
+        *(x for t in ("ch10_seq2seq_char", "ch10_seq2seq_char_fra") for x in (
+            "-S", f"{t}.num_samples=300", "-S", f"{t}.latent_dim=16", "-S", f"{t}.beam_examples=5")),
+        *(x for t in ("ch10_seq2seq_word", "ch10_seq2seq_attention", "ch10_gru_cho") for x in (
+            "-S", f"{t}.num_samples=300", "-S", f"{t}.latent_dim=16", "-S", f"{t}.embed_dim=8",
+            "-S", f"{t}.beam_examples=5"))],
        ws, env)
     return ws, env, tmp, files
 
@@ -184,6 +195,10 @@ def test_pipeline_writes_every_output(synthetic):
     history = (ws / "plots" / "ch07_kim_cnn" / "train" / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,") and len(history) == 1 + EXPECT["epochs"]  # header + run.max_epochs
     assert (ws / "plots" / "ch07_kim_cnn" / "eval" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert (ws / "plots" / "ch10_seq2seq_attention" / "eval" / "attention.png").read_bytes()[:4] == b"\x89PNG"
+    out = sh([sys.executable, "-m", "stages.translate", "ch10_seq2seq_attention", "See you.", "--beam", "2"], ws,
+             env).stdout
+    assert out.startswith("See you.\t"), out
     report = (ws / "reports" / "results.md").read_text()
     for task in TASKS:
         assert f"| {task} |" in report or f"| {task}-ptb |" in report and f"| {task}-text8 |" in report \
@@ -275,8 +290,10 @@ def test_changing_one_task_param_invalidates_only_that_task(synthetic):
         status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout)
         text = {"ch07_kim_cnn", "ch07_cnn1d", "ch07_cnn_glove_2ch"}
         assert {s for s in status if s.startswith("train@")} == {f"train@{t}" for t in TASKS
-                                                                if not t.startswith("ch06_") and t not in text
-                                                                and t != "ch07_kim2014"}
+                                                                if not t.startswith(("ch06_", "ch10_"))
+                                                                and t not in text and t != "ch07_kim2014"}
+        assert {s for s in status if s.startswith("train_translation@")} == {
+            f"train_translation@{t}" for t in TASKS if t.startswith("ch10_")}
         assert {s for s in status if s.startswith("train_text@")} == {f"train_text@{t}" for t in text}
         assert len([s for s in status if s.startswith("train_kim2014@")]) == 4
         assert {s for s in status if s.startswith("embed@")} == {f"embed@{t}-{c}" for t in TASKS

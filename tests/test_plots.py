@@ -106,7 +106,7 @@ def curves() -> dict[str, dict]:
 
 def test_the_curves_name_only_train_columns_and_one_chart_per_task():
     v = {k: items for d in DVC_YAML["vars"] for k, items in d.items()}
-    ids = {*v["tasks"], *v["text_tasks"], *(f"ch07_kim2014-{k}" for k in v["kim_variants"]),
+    ids = {*v["tasks"], *v["text_tasks"], *v["translation_tasks"], *(f"ch07_kim2014-{k}" for k in v["kim_variants"]),
            *(f"{e}-{c}" for e in v["embeddings"] for c in v["corpora"])}
     plots = curves()
     assert {p for p in plots if p not in ids} == {"ch03_boston_regression-scaled"}, "a chart per task, named by it"

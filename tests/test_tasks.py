@@ -15,6 +15,10 @@ BEYOND_TASKS_MD = {
     "ch07_kim2014": "TASKS.md ch. 7: 'Variants (Kim 2014): rand, static, non-static, multichannel ... Kim's protocol'",
     "ch09_rnn_comparison": "TASKS.md ch. 9: 'Compare LSTM, GRU, BiLSTM, peephole and the chapter-7 CNNs on the "
                            "same split'",
+    "ch10_seq2seq_char_fra": "issue 15: 'fra ... as a second language pair for the char model'",
+    "ch10_seq2seq_word": "issue 15: 'ch10_seq2seq_word: word level on both sides'",
+    "ch10_seq2seq_attention": "issue 15: 'ch10_seq2seq_attention: the word-level model with an attention decoder'",
+    "ch10_gru_cho": "issue 15: 'ch10_gru_cho: Cho et al. (2014)'s GRU encoder-decoder of 10.1'",
 }
 
 # tasks that read a dataset's raw files although it has a prepare stage (made for other tasks), and why
@@ -27,9 +31,11 @@ def test_tasks_params_and_dvc_yaml_agree():
     registry = tasks.all_tasks()
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     in_dvc, downloads, prepared, embeddings, corpora, text_tasks = {}, [], [], [], [], {}
+    translation = {}
     for var in dvc["vars"]:
         in_dvc.update(var.get("tasks", {}))
         text_tasks.update(var.get("text_tasks", {}))
+        translation.update(var.get("translation_tasks", {}))
         downloads += var.get("downloads", [])
         prepared += var.get("prepared", [])
         embeddings += var.get("embeddings", [])
@@ -37,8 +43,12 @@ def test_tasks_params_and_dvc_yaml_agree():
     # chapter 7's MR classifiers have stages of their own (train_text@, and train_kim2014@ for Kim's variants)
     kim = [v for var in dvc["vars"] for v in var.get("kim_variants", [])]
     assert kim == list(registry["ch07_kim2014"].variants) and not registry["ch07_kim2014"].variants_are_datasets
-    stages_of = set(in_dvc) | set(embeddings) | set(text_tasks) | {"ch07_kim2014"}
+    stages_of = set(in_dvc) | set(embeddings) | set(text_tasks) | set(translation) | {"ch07_kim2014"}
     assert stages_of == set(registry) and not set(in_dvc) & set(embeddings) and not set(in_dvc) & set(text_tasks)
+    for task_id, item in translation.items():  # chapter 10: each reads its prepared pairs (the held-out set)
+        task = registry[task_id]
+        assert task.chapter == "pipelines.ch10_seq2seq" and item["data"] == task.dataset in prepared
+        assert task.dataset in downloads and task_id in load(REPO / "params.yaml")
     for task_id, item in text_tasks.items():
         task = registry[task_id]
         assert task.chapter == "pipelines.ch07_text_cnn" and task_id in load(REPO / "params.yaml")
