@@ -160,7 +160,7 @@ def synthetic(tmp_path_factory):
         "-S", "ch08_ptb_lm.hidden_size=16", "-S", "ch08_ptb_lm.num_steps=5", "-S", "ch08_ptb_lm.batch_size=8",
         "-S", "ch09_lstm_sentiment.hidden_size=8", "-S", "ch09_custom_cell.hidden_size=8",
         "-S", "ch09_peephole_sentiment.hidden_size=8", "-S", "ch09_rnn_comparison.hidden_size=8",
-        "-S", "ch09_rnn_comparison.models=[lstm,peephole,kim_cnn]", "-S", "ch09_rnn_comparison.seeds=[1,2]",
+        "-S", "ch09_rnn_comparison.models=[lstm,kim_cnn]", "-S", "ch09_rnn_comparison.seeds=[1,2]",
         "-S", "prepare.cmn.test_pairs=30", "-S", "prepare.fra.test_pairs=30",
         *(x for t in ("ch10_seq2seq_char", "ch10_seq2seq_char_fra") for x in (
             "-S", f"{t}.num_samples=300", "-S", f"{t}.latent_dim=16", "-S", f"{t}.beam_examples=5")),
@@ -319,7 +319,7 @@ def clone(ws: Path, dest: Path, env: dict[str, str]) -> Path:
 
 
 def test_ci_repro_reruns_only_what_changed_and_restores_from_the_run_cache(synthetic, tmp_path):
-    """Issue 13's CI: push the full run; fresh clones pull and run nothing; a param change runs exactly its
+    """Issue 13's CI: push the full run; a fresh clone pulls and runs nothing; a param change runs exactly its
     task's stages and the report; with the old value back, the run-cache restores the old outputs without
     training."""
     ws, env, _, _ = synthetic
@@ -341,10 +341,6 @@ def test_ci_repro_reruns_only_what_changed_and_restores_from_the_run_cache(synth
     ran, out = ci_repro(first, env)  # and pushes what ran
     assert ran["ran"] == {"train@ch02_perceptron_batch", "evaluate@ch02_perceptron_batch", "report"}, out[-3000:]
     assert ran["restored"] == set() and "metrics/ch02_perceptron_batch.json" in out  # the metrics diff, markdown
-
-    second = clone(ws, tmp_path / "second", env)
-    ran, out = ci_repro(second, env, "--no-push")
-    assert ran["ran"] == ran["restored"] == set(), out[-3000:]
 
     params.write_text(original)  # the old value back: its outputs come from the run-cache, not from training
     ran, out = ci_repro(first, env, "--no-push")
