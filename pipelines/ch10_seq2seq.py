@@ -175,12 +175,13 @@ def build_seq2seq_word(num_encoder_tokens: int, num_decoder_tokens: int, embed_d
 
 
 def build_seq2seq_attention(num_encoder_tokens: int, num_decoder_tokens: int, embed_dim: int = 256,
-                            latent_dim: int = 256, score: str = "general") -> keras.Model:
+                            latent_dim: int = 256, score: str = "general", max_keys: int | None = None) -> keras.Model:
     """The word-level model with Luong et al. (2015)'s global attention: at each step t the decoder state
     ``h_t`` scores every encoder output ``h_s`` (``score``: one of :data:`dltm.attention.SCORES`), the softmax
     over the source words (padding excluded) weighs them into a context ``c_t``, and the attentional state
     ``tanh(W_c [c_t; h_t])`` goes to ``decoder_dense`` (Luong's eq. 5-6). The encoder's final states start the
-    decoder as in 10.2. Inputs and output as :func:`build_seq2seq_char`'s."""
+    decoder as in 10.2. ``max_keys``: the longest source the location score reads. Inputs and output as
+    :func:`build_seq2seq_char`'s."""
     encoder_inputs = _ids("encoder_inputs")
     x = layers.Embedding(num_encoder_tokens + 1, embed_dim, mask_zero=True, name="encoder_embedding")(encoder_inputs)
     encoder_outputs, state_h, state_c = layers.LSTM(latent_dim, return_sequences=True, return_state=True,
@@ -189,7 +190,7 @@ def build_seq2seq_attention(num_encoder_tokens: int, num_decoder_tokens: int, em
     y = layers.Embedding(num_decoder_tokens + 1, embed_dim, mask_zero=True, name="decoder_embedding")(decoder_inputs)
     decoder_outputs, _, _ = layers.LSTM(latent_dim, return_sequences=True, return_state=True,
                                         name="decoder_lstm")(y, initial_state=[state_h, state_c])
-    context, _ = AlignmentAttention(score, name="attention")(decoder_outputs, encoder_outputs,
+    context, _ = AlignmentAttention(score, max_keys=max_keys, name="attention")(decoder_outputs, encoder_outputs,
                                                              key_mask=NotPadding(name="source_mask")(encoder_inputs))
     attentional = layers.Dense(latent_dim, activation="tanh", name="attention_combine")(
         layers.Concatenate(name="context_and_state")([context, decoder_outputs]))
@@ -307,12 +308,12 @@ def training_pairs(ctx: Context, s: dict[str, Any]) -> tuple[list[str], list[str
     return [sources[i] for i in keep], [targets[i] for i in keep]
 
 
-def build(task_id: str, s: dict[str, Any], n_in: int, n_out: int) -> keras.Model:
+def build(task_id: str, s: dict[str, Any], n_in: int, n_out: int, max_source: int) -> keras.Model:
     kind = KIND[task_id]
     if kind == "seq2seq_char":
         return build_seq2seq_char(n_in, n_out, s["latent_dim"])
     if kind == "seq2seq_attention":
-        return build_seq2seq_attention(n_in, n_out, s["embed_dim"], s["latent_dim"], s["score"])
+        return build_seq2seq_attention(n_in, n_out, s["embed_dim"], s["latent_dim"], s["score"], max_source)
     return (build_seq2seq_word if kind == "seq2seq_word" else build_gru_cho)(n_in, n_out, s["embed_dim"],
                                                                               s["latent_dim"])
 
@@ -341,7 +342,7 @@ def train_seq2seq(ctx: Context) -> dict[str, Any]:
     strategy = runtime.setup(ctx.run)
     epochs = ctx.run.epochs(s["epochs"])
     with strategy.scope():
-        model = build(ctx.task.id, s, len(input_token_index), len(target_token_index))
+        model = build(ctx.task.id, s, len(input_token_index), len(target_token_index), max_encoder_seq_length)
         model.compile(optimizer=s["optimizer"], loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=0))
     callbacks = [StopOnNonFiniteLoss(ctx.name, epochs), epoch_logger(ctx.tracker, "val", epochs)]
     if s["patience"]:

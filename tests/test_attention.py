@@ -11,8 +11,10 @@ from keras import ops
 from dltm.attention import (
     AlignmentAttention,
     additive_score,
+    content_score,
     dot_score,
     general_score,
+    location_score,
     masked_softmax,
     scaled_dot_score,
 )
@@ -29,6 +31,15 @@ def test_dot_and_scaled_dot_by_hand():
     # q1 = (1, 0): k . q1 = 1, 2, 0; q2 = (0, 2): 2, 0, -2
     assert np.allclose(np_(dot_score(Q, K)), [[[1, 2, 0], [2, 0, -2]]])
     assert np.allclose(np_(scaled_dot_score(Q, K)), np.array([[[1, 2, 0], [2, 0, -2]]]) / np.sqrt(2))
+
+
+def test_content_and_location_by_hand():
+    # cos((1, 0), (1, 1)) = 1/sqrt(2); cos((1, 0), (2, 0)) = 1; cos((0, 2), (0, -1)) = -1
+    got = np_(content_score(Q, K))
+    assert np.allclose(got, [[[1 / np.sqrt(2), 1, 0], [1 / np.sqrt(2), 0, -1]]], atol=1e-6)
+    w = np.arange(8, dtype="float32").reshape(2, 4)  # max_keys 4; 3 keys scored
+    assert np.allclose(np_(location_score(Q, K, w)), (Q @ w)[..., :3])
+    assert np.allclose(np_(location_score(Q, K * 5, w)), np_(location_score(Q, K, w)))  # positions, not values
 
 
 def test_general_and_additive_against_numpy():
@@ -50,13 +61,13 @@ def test_masked_softmax_gives_padding_zero_weight_and_an_all_padding_row_zeros()
     assert np.allclose(np_(masked_softmax(scores[:1])).sum(-1), 1.0)
 
 
-@pytest.mark.parametrize("score", ["dot", "scaled_dot", "general", "additive"])
+@pytest.mark.parametrize("score", ["content", "location", "dot", "scaled_dot", "general", "additive"])
 def test_layer_context_is_the_weighted_values_and_survives_a_keras_file(tmp_path, score):
     keras.utils.set_random_seed(1)
     query = keras.Input((None, 2))
     keys = keras.Input((None, 2))
     mask = keras.Input((None,), dtype="bool")
-    context, weights = AlignmentAttention(score, units=3, name="att")(query, keys, key_mask=mask)
+    context, weights = AlignmentAttention(score, units=3, max_keys=5, name="att")(query, keys, key_mask=mask)
     model = keras.Model([query, keys, mask], [context, weights])
     m = np.array([[True, True, False]])
     c, w = (np_(x) for x in model.predict_on_batch([Q, K, m]))
@@ -73,5 +84,7 @@ def test_layer_context_is_the_weighted_values_and_survives_a_keras_file(tmp_path
 def test_unknown_score_and_mismatched_widths_are_refused():
     with pytest.raises(ValueError, match="score must be one of"):
         AlignmentAttention("cosine")
+    with pytest.raises(ValueError, match="needs max_keys"):
+        AlignmentAttention("location")
     with pytest.raises(ValueError, match="one width"):
         AlignmentAttention("dot")(np.zeros((1, 2, 3), "float32"), np.zeros((1, 4, 2), "float32"))
