@@ -98,8 +98,9 @@ class Translator:
     """A trained encoder-decoder with its vocabularies (``translator.json``, see the module docstring).
 
     ``translate(texts, beam)`` decodes greedily (``beam`` 1, a batch at once) or by beam search with length
-    normalisation ``alpha``; ``attend(text)`` decodes one text greedily and returns the attention weights of a
-    model that reads them out. Raises UserError for an empty text."""
+    normalisation ``alpha``, never emitting padding or ``<unk>`` (the best known word instead: "<unk>" in a
+    translation is no word of the language); ``attend(text)`` decodes one text greedily and returns the attention
+    weights of a model that reads them out. Raises UserError for an empty text."""
 
     def __init__(self, model, info: dict[str, Any], inference_models):
         self.info = info
@@ -111,6 +112,7 @@ class Translator:
         self.max_encoder_seq_length = int(info["max_encoder_seq_length"])
         self.max_decoder_seq_length = int(info["max_decoder_seq_length"])
         self.n_states, self.n_memory = int(info["n_states"]), int(info["n_memory"])
+        self.unk = self.target_index.get(UNK)
         self.extras: list[np.ndarray] = []
 
     def encode_sources(self, texts: list[str]) -> np.ndarray:
@@ -130,6 +132,8 @@ class Translator:
         with np.errstate(divide="ignore"):
             log_probs = np.log(out[0][:, -1, :].astype(np.float64))
         log_probs[:, 0] = -np.inf  # padding is no token
+        if self.unk is not None:  # nor is the unknown word: a translation says something (the next best word)
+            log_probs[:, self.unk] = -np.inf
         return log_probs, [*out[1:1 + self.n_states], *memory]
 
     def _initial(self, x: np.ndarray) -> list[np.ndarray]:

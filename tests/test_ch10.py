@@ -163,6 +163,7 @@ def test_each_word_level_model_learns_the_toy_language_and_beam_search_decodes(c
     t = load_translator(cmn / "models" / task)
     texts = ["cat eats fish.", "big dog runs.", "red fish."]
     assert t.unit == "word" and t.translate(texts) == [t.translate([x])[0] for x in texts]  # a batch, one by one
+    assert t.unk == 1 and not any("<unk>" in x for x in t.translate(["dragon eats unicorn."] + texts, beam=2))
     start, end = t.target_index[ch10.START], t.target_index[ch10.END]
     for x in texts:  # a beam of one is greedy decoding
         states = t._initial(t.encode_sources([x]))
