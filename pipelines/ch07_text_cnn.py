@@ -564,6 +564,8 @@ TASKS = (
 def kim_gap(variant: str, metrics: dict[str, Any], run: dict[str, Any], kim: float) -> str:
     """One sentence on the gap between our number and Kim's, from what the run recorded."""
     ours = metrics.get("test_accuracy_mean", metrics.get("test_accuracy"))
+    if not isinstance(ours, (int, float)):
+        return "no test_accuracy in the metrics file (an older naming scheme: re-run the stage)"
     gap = (ours - kim) * 100
     reasons = []
     epochs = run.get("epochs")
@@ -583,6 +585,11 @@ def kim_gap(variant: str, metrics: dict[str, Any], run: dict[str, Any], kim: flo
     return f"{abs(gap):.1f} points {direction} Kim" + (f": {'; '.join(reasons)}" if reasons else "") + "."
 
 
+def fmt_accuracy(value: Any) -> str:
+    """An accuracy to 4 digits; "-" for none (a metrics file of an older naming scheme, marked stale)."""
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
 def mr_table(root: Path) -> list[str]:
     lines = ["## MR beside Kim (2014), table 2", "",
              "Kim's CNN on MR (`ch07_kim2014-<variant>`, Kim's settings; the book's code as `ch07_kim_cnn`).", "",
@@ -592,7 +599,7 @@ def mr_table(root: Path) -> list[str]:
         m = read_json(book)
         run = read_json(root / "models" / "ch07_kim_cnn" / "run.json") if (
             root / "models" / "ch07_kim_cnn" / "run.json").is_file() else {}
-        lines.append(f"| rand, the book's code (10 filters, adam) | {m['test_accuracy']:.4f} | holdout | "
+        lines.append(f"| rand, the book's code (10 filters, adam) | {fmt_accuracy(m.get('test_accuracy'))} | holdout | "
                      f"{run.get('epochs', '?')} | random | {KIM_TABLE2['rand']:.3f} | "
                      f"{kim_gap('rand', m, {**run, 'protocol': 'holdout'}, KIM_TABLE2['rand'])} |")
     for variant in KIM_VARIANTS:
@@ -603,7 +610,7 @@ def mr_table(root: Path) -> list[str]:
             continue
         m, run = read_json(mfile), read_json(rfile)
         ours = (f"{m['test_accuracy_mean']:.4f} ± {m['test_accuracy_std']:.4f}" if "test_accuracy_mean" in m
-                else f"{m['test_accuracy']:.4f}")
+                else fmt_accuracy(m.get("test_accuracy")))
         emb = "random" if variant == "rand" else f"{m.get('embeddings')} ({m.get('embedding_coverage', 0):.0%})"
         protocol = f"{run.get('folds')}-fold CV" if run.get("protocol") == "cv" else "holdout"
         lines.append(f"| {variant} | {ours} | {protocol} | {run.get('epochs')} | {emb} | "
