@@ -222,3 +222,12 @@ def synthetic_imdb(raw: Path, n_per_class: int = 40, seed: int = 0) -> Path:
     (raw / "aclImdb" / "README").write_text("synthetic\n")
     (raw / "aclImdb" / "imdb.vocab").write_text("\n".join(FILLER) + "\n")
     return raw
+
+
+FIRST = ("test_pipeline.py",)
+"""Test files collected first: the end-to-end run (about 20 minutes) starts at once on one of `make test`'s two
+processes (pytest-xdist hands out whole files in collection order), and every other file runs beside it."""
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.path.name not in FIRST)  # a stable sort: the rest keep their order
