@@ -513,11 +513,11 @@ def read_pairs(path: Path, limit: int | None = None) -> list[tuple[str, str]]:
     if not path.is_file():
         raise MissingOutputError(f"{path}: missing; run `dvc repro download@{path.parent.name}`")
     pairs: list[tuple[str, str]] = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", newline="\n") as f:  # only \n (or \r\n) ends a line
         for i, line in enumerate(f, 1):
             if limit is not None and len(pairs) >= limit:
                 break
-            fields = line.rstrip("\n").split("\t")
+            fields = line.rstrip("\r\n").split("\t")
             if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
                 raise DataFileError(f"{path}:{i}: expected 'English<TAB>translation[<TAB>attribution]'")
             pairs.append((fields[0], fields[1]))
@@ -576,7 +576,8 @@ def load_pairs(prepared_dir: str | os.PathLike, split: str) -> tuple[np.ndarray,
     path = Path(prepared_dir) / f"{split}.tsv"
     if not path.is_file():
         raise MissingOutputError(f"{path}: missing; run `dvc repro prepare@{Path(prepared_dir).name}` first")
-    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+    with open(path, encoding="utf-8", newline="\n") as f:  # only \n ends a row: a text may hold U+2028 or \f
+        rows = [line.rstrip("\r\n").split("\t") for line in f]
     return np.array([int(r[0]) for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows]
 
 

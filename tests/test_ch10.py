@@ -194,3 +194,13 @@ def test_the_books_file_has_the_books_first_pairs():
     assert split_words(pairs[-1][1], "zh")  # jieba segments the Chinese side
     assert len(pairs) == 10000 and pairs[0][0] == "Hi."
     assert set(ch10.BOOK_EXAMPLES) <= {s for s, _ in pairs}
+
+
+def test_a_line_separator_inside_a_sentence_does_not_split_its_pair(tmp_path):
+    raw = tmp_path / "cmn.txt"
+    raw.write_text("Hi\u2028there.\t你好\x0c。\r\nBye.\t再见。\n", encoding="utf-8")
+    assert ch10.read_pairs(raw) == [("Hi\u2028there.", "你好\x0c。"), ("Bye.", "再见。")]
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "test.tsv").write_text("1\tHi\u2028there.\t你好\x0c。\n", encoding="utf-8")
+    lines, sources, targets = load_pairs(tmp_path / "p", "test")
+    assert lines.tolist() == [1] and sources == ["Hi\u2028there."] and targets == ["你好\x0c。"]
