@@ -467,7 +467,7 @@ def evaluate_seq2seq(ctx: Context) -> dict[str, Any]:
         attention_png(found, ctx.eval_dir / "attention.png", f"{ctx.name}: attention on held-out sentences")
         text += "\n# Attention (attention.png): the output tokens of each panel\n\n" + "".join(
             f"{i}. {src}: {' '.join(f'{j + 1}:{t}' for j, t in enumerate(out))}\n"
-            for i, (src, out, _) in enumerate([(sources[i], f[1], f[2]) for i, f in enumerate(found)], 1))
+            for i, (src, (_, out, _)) in enumerate(zip(sources[:len(found)], found, strict=True), 1))
         ctx.tracker.log_artifact(ctx.eval_dir / "attention.png", "plots")
     write_text(ctx.eval_dir / "samples.md", text)
     ctx.tracker.log_artifact(ctx.eval_dir / "samples.md", "samples")
