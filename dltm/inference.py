@@ -37,17 +37,19 @@ MR, the IMDB archive's line breaks removed, or nothing."""
 def encode(texts: list[str], tokenizer: Tokenizer, info: dict) -> np.ndarray:
     """Texts -> (len(texts), doc_length) int32 index arrays as the task's training data: the cleaner, the
     tokenizer's num_words cut, then padding to ``doc_length`` on the task's side ('post' for MR as in the book,
-    'pre' for IMDB; a longer text is cut on the same side, as Keras' pad_sequences). Raises UserError for a
-    cleaner this version does not know."""
+    'pre' for IMDB); a longer text is cut on ``truncating``'s side, the padding's where not given ('pre' keeps
+    the last words: chapter 11.4's pad_sequences(padding='post') with Keras' default truncating). Raises
+    UserError for a cleaner this version does not know."""
     if info.get("clean") not in CLEANERS:
         raise UserError(f"data_info.json: unknown cleaner {info.get('clean')!r} (known: kim, html_breaks, none)")
     clean = CLEANERS[info.get("clean")]
     seqs = tokenizer.texts_to_sequences([clean(t) for t in texts])
     post = info.get("padding", "post") == "post"
+    cut_end = info.get("truncating", info.get("padding", "post")) == "post"
     length = int(info.get("doc_length") or info["max_length"])  # chapter 7.2's classifier names it max_length
     x = np.zeros((len(seqs), length), dtype=np.int32)
     for row, seq in zip(x, seqs, strict=True):
-        seq = seq[:length] if post else seq[max(len(seq) - length, 0):]
+        seq = seq[:length] if cut_end else seq[max(len(seq) - length, 0):]
         if seq:
             row[slice(0, len(seq)) if post else slice(length - len(seq), length)] = seq
     return x

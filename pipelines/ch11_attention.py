@@ -1,4 +1,5 @@
-"""Chapter 11: attention, and custom regularisers and losses (第十一章 注意力机制, book lines 5173-5812).
+"""Chapter 11: attention, custom regularisers and losses, self-attentive author profiling (第十一章 注意力机制,
+book lines 5173-5812).
 
 The book's sections, in order, and the task ids that run them:
 
@@ -12,22 +13,67 @@ The book's sections, in order, and the task ids that run them:
   - 11.3.3 ``model.add_loss`` of a penalty on a hidden layer's output: Keras 3 refuses ``add_loss`` on a
     symbolic tensor of a functional model, so the penalty is a layer that calls ``self.add_loss`` in ``call``
     (:class:`GramPenalty`), which also saves and reloads with the model.
+- 11.4 author profiling with a self-attentive sentence embedding (lines 5453-5553): Lin et al. (2017)'s
+  Embedding -> BiLSTM -> A = softmax(W_s2 tanh(W_s1 H^T)) -> M = A H -> Flatten -> Dense, with the book's bugs
+  fixed (:mod:`dltm.self_attention`), predicting a blogger's age group and gender, beside a BiLSTM with max
+  pooling, Kim's CNN and a TF-IDF logistic regression on the same split -> ``ch11_author_profiling``
 
 Keras 3 divides an activity regulariser's value by the batch size, as tf.keras 2.1 did; a loss added in
 ``call`` is not divided.
+
+11.4's data: the book's PAN 2013 sample is not public; the Blog Authorship Corpus stands in (:mod:`dltm.blogs`:
+1,500 bloggers, 250 per gender x age group, 300 of them held out, split by blogger). Each blogger is one
+document, tokenized as the book does (``Tokenizer(num_words=vocab_size)``, fitted here on the training bloggers
+only) and cut to its last ``time_steps`` words (the book's ``pad_sequences(padding='post')`` keeps the last words
+of a longer text).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 from keras import layers, ops
 
+from dltm import datasets, runtime
 from dltm import params as P
-from dltm.tasks import Context, Reference, Task
-from dltm.training import ClassifierData, FitSettings, evaluate_classifier, load_model, train_classifier
+from dltm.attention import AlignmentAttention
+from dltm.blogs import AGE_GROUPS, GENDERS, load_authors
+from dltm.cli import MissingOutputError, UserError
+from dltm.data import DataFileError
+from dltm.evaluation import figure, history_png, save_png, write_metrics
+from dltm.inference import encode
+from dltm.io import atomic_path, read_json, write_json, write_text
+from dltm.params import ParamError, require
+from dltm.rouge import rouge_scores
+from dltm.self_attention import MaskedMaxPooling, StructuredSelfAttention, redundancy
+from dltm.tasks import Context, Reference, Task, dvc_stage
+from dltm.text import Tokenizer
+from dltm.tracking import Tracker, curve_names, epoch_logger
+from dltm.training import (
+    MODEL_FILE,
+    ClassifierData,
+    FitSettings,
+    StopOnNonFiniteLoss,
+    evaluate_classifier,
+    load_model,
+    model_summary,
+    predict_labels,
+    train_classifier,
+    write_history_csv,
+)
+from dltm.translation import END, START, TRANSLATOR_FILE, detokenize, load_translator, split_words, token_index
+from dltm.translation import encode as encode_tokens
+from pipelines.ch07_text_cnn import build_kim_cnn, output_layer
+from pipelines.ch09_lstm_sentiment import csv_text
+from pipelines.ch10_seq2seq import NotPadding, attention_png, samples_table, teacher_forcing
 
 # ------------------------------------------------------------------------------------------------------------
 # 11.3.1 custom regularisers, 11.3.2 a custom loss, 11.3.3 a penalty added in a layer's call
@@ -164,12 +210,536 @@ def evaluate_custom_losses(ctx: Context) -> dict[str, Any]:
 
     return evaluate_classifier(ctx, data, extra)
 
+# ------------------------------------------------------------------------------------------------------------
+# 11.4 author profiling: Lin et al.'s self-attentive model, and the baselines on the same split
+# ------------------------------------------------------------------------------------------------------------
+
+TARGETS = {"age": ("age_group", list(AGE_GROUPS)), "gender": ("gender", list(GENDERS))}
+"""What ``targets`` may name -> (the field of a prepared blogger, its classes)."""
+PROFILERS = ("self_attention", "bilstm_max", "kim_cnn")
+"""The neural models of ``models``, trained once per seed; ``tfidf_lr`` (deterministic) is fit in evaluate."""
+
+
+def build_self_attentive(time_steps: int, n_classes: int, vocab_size: int = 5000, embed_size: int = 64,
+                         hidden_size: int = 200, da: int = 30, r: int = 50, penalty: float = 1.0) -> keras.Model:
+    """Figure 11.3 and the book's listing (``inputs``, ``embed``, ``H``, ``A``, ``M``), fixed: Embedding (padding
+    masked) -> BiLSTM(``hidden_size``) every step, H (batch, T, 2u) -> :class:`StructuredSelfAttention` (``da``,
+    ``r`` hops, the penalty ``penalty * ||A A^T - I||_F^2``) -> M (batch, r, 2u) -> Flatten -> softmax over the
+    classes (sigmoid for two). Input (batch, time_steps) word ids; output (batch, n_classes) or (batch, 1)."""
+    inputs = keras.Input(shape=(time_steps,), dtype="int32", name="inputs")
+    embed_input = layers.Embedding(vocab_size, embed_size, mask_zero=True, name="embed")(inputs)
+    H = layers.Bidirectional(layers.LSTM(hidden_size, return_sequences=True), name="H")(embed_input)
+    M, _ = StructuredSelfAttention(da, r, penalty, name="A")(H)
+    flat = layers.Flatten(name="flat")(M)
+    return keras.Model(inputs, output_layer(n_classes)(flat), name="self_attentive")
+
+
+def build_bilstm_max(time_steps: int, n_classes: int, vocab_size: int = 5000, embed_size: int = 64,
+                     hidden_size: int = 200) -> keras.Model:
+    """Lin et al.'s BiLSTM baseline: the same Embedding and BiLSTM, max pooling over the real words instead of
+    attention. Input and output as :func:`build_self_attentive`'s."""
+    inputs = keras.Input(shape=(time_steps,), dtype="int32", name="inputs")
+    embed_input = layers.Embedding(vocab_size, embed_size, mask_zero=True, name="embed")(inputs)
+    H = layers.Bidirectional(layers.LSTM(hidden_size, return_sequences=True), name="H")(embed_input)
+    return keras.Model(inputs, output_layer(n_classes)(MaskedMaxPooling(name="maxpool")(H)), name="bilstm_max")
+
+
+def profiler_builder(model: str, s: dict[str, Any], n_classes: int):
+    """``model``'s builder at the task's sizes. Kim's CNN: Kim's 100 filters of 3, 4 and 5 words, on the same
+    embedding size."""
+    common = {"vocab_size": s["vocab_size"], "embed_size": s["embed_size"]}
+    if model == "kim_cnn":
+        return lambda d: build_kim_cnn(d.info["doc_length"], filter_nums=100, conv="1d", n_classes=n_classes,
+                                       **common)
+    if model == "bilstm_max":
+        return lambda d: build_bilstm_max(d.info["doc_length"], n_classes, hidden_size=s["hidden_size"], **common)
+    return lambda d: build_self_attentive(d.info["doc_length"], n_classes, hidden_size=s["hidden_size"], da=s["da"],
+                                          r=s["r"], penalty=s["penalty"], **common)
+
+
+def profiling_plan(ctx: Context) -> tuple[list[str], list[str], list[int]]:
+    """(targets, models, seeds) of the task's params, checked: each a non-empty list without repeats."""
+    where = ctx.task.id
+    plan = [require(ctx.params, k, list, where) for k in ("targets", "models", "seeds")]
+    for key, values in zip(("targets", "models", "seeds"), plan, strict=True):
+        if not values or len(set(map(str, values))) != len(values):
+            raise ParamError(f"params.yaml: {where}.{key} must be a non-empty list without repeats, got {values!r}")
+    return [str(t) for t in plan[0]], [str(m) for m in plan[1]], [int(x) for x in plan[2]]
+
+
+@dataclass
+class Bloggers:
+    """The prepared bloggers of both splits, the training ones in the book's seed-10 order."""
+
+    train: list[dict[str, Any]]
+    test: list[dict[str, Any]]
+
+    def labels(self, target: str, split: str) -> np.ndarray:
+        field_name, classes = TARGETS[target]
+        return np.array([classes.index(b[field_name]) for b in getattr(self, split)], dtype=np.int32)
+
+
+def load_bloggers(ctx: Context) -> Bloggers:
+    train = load_authors(ctx.prepared("authors"), "train")
+    order = np.random.default_rng(10).permutation(len(train))  # the book's np.random.seed(10) shuffle
+    return Bloggers([train[i] for i in order], load_authors(ctx.prepared("authors"), "test"))
+
+
+def profiling_info(s: dict[str, Any]) -> dict[str, Any]:
+    """``data_info.json``'s encoding: the last ``time_steps`` words of a text, zeros after a shorter one."""
+    return {"doc_length": s["time_steps"], "padding": "post", "truncating": "pre", "clean": "none",
+            "vocab_size": s["vocab_size"]}
+
+
+def profiling_data(bloggers: Bloggers, target: str, tokenizer: Tokenizer, s: dict[str, Any],
+                   x: tuple[np.ndarray, np.ndarray] | None = None) -> ClassifierData:
+    """One target's :class:`ClassifierData`: word ids (:func:`dltm.inference.encode`: the last ``time_steps``
+    words) and class ids; ``x`` reuses the encoded (train, test) arrays of another target."""
+    info = profiling_info(s)
+    if x is None:
+        x = tuple(encode([b["text"] for b in rows], tokenizer, info) for rows in (bloggers.train, bloggers.test))
+    classes = TARGETS[target][1]
+    return ClassifierData(x[0], bloggers.labels(target, "train"), x[1], bloggers.labels(target, "test"), classes,
+                          tokenizer, {**info, "n_classes": len(classes), "target": target})
+
+
+def train_author_profiling(ctx: Context) -> dict[str, Any]:
+    """Every (target, neural model, seed) on the same split, an MLflow child run each (``<task>/<target>_<model>_s
+    <seed>``), saved in ``models/<task>/<target>_<model>_s<seed>/``; early stopping on the last
+    ``validation_split`` of the training bloggers."""
+    where = ctx.task.id
+    s = ctx.params
+    targets, models, seeds = profiling_plan(ctx)
+    fit = FitSettings.from_params(s, where)
+    bloggers = load_bloggers(ctx)
+    tokenizer = Tokenizer(num_words=s["vocab_size"])
+    tokenizer.fit_on_texts(b["text"] for b in bloggers.train)
+    x = None
+    children, rows = {}, []
+    for target in targets:
+        data = profiling_data(bloggers, target, tokenizer, s, x)
+        x = (data.x_train, data.x_test)
+        for model in (m for m in models if m in PROFILERS):
+            for seed in seeds:
+                name = f"{target}_{model}_s{seed}"
+                with Tracker(ctx.task.experiment, f"{where}/{name}", parent=ctx.tracker,
+                             tags={"target": target, "model": model, "seed": str(seed)}) as child:
+                    sub = dataclasses.replace(ctx, tracker=child)
+                    info = train_classifier(sub, data, profiler_builder(model, s, len(data.class_names)), fit,
+                                            model_dir=ctx.model_dir / name, curves_dir=ctx.train_dir / name,
+                                            seed=seed, save_optimizer=False)
+                    children[name] = child.run_id
+                rows.append({"target": target, "model": model, "seed": seed, "params": info["params"],
+                             "epochs": info["epochs"], "best_epoch": info.get("best_epoch", info["epochs"]),
+                             "train_seconds": info["train_seconds"]})
+    if rows:
+        write_text(ctx.train_dir / "runs.csv", csv_text(rows))
+        ctx.tracker.log_artifact(ctx.train_dir / "runs.csv", "plots")
+    return {"train_bloggers": len(bloggers.train), "test_bloggers": len(bloggers.test),
+            "train_seconds": round(sum(r["train_seconds"] for r in rows), 3), "targets": targets, "models": models,
+            "seeds": seeds, "runs": rows, "child_runs": children,
+            "epochs": max((r["epochs"] for r in rows), default=0)}
+
+
+def tfidf_accuracy(bloggers: Bloggers, target: str, time_steps: int, n_test: int) -> float:
+    """A TF-IDF logistic regression (scikit-learn: sublinear tf, words in 2+ training documents, L2, C=1) on the
+    same last ``time_steps`` words of each text, split as the book's Tokenizer splits (every word, not only the
+    neural models' vocabulary): the test accuracy of the first ``n_test`` test bloggers."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    def docs(rows):
+        split = Tokenizer().text_to_word_sequence  # lower-cased, punctuation dropped; no vocabulary needed
+        return [" ".join(split(b["text"])[-time_steps:]) for b in rows]
+
+    vec = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, min_df=2, sublinear_tf=True)
+    x_train = vec.fit_transform(docs(bloggers.train))
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(x_train, bloggers.labels(target, "train"))
+    y_pred = clf.predict(vec.transform(docs(bloggers.test[:n_test])))
+    return float(np.mean(y_pred == bloggers.labels(target, "test")[:n_test]))
+
+
+def token_weights(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(A (n, r, T), each token's weight summed over the hops / r (n, T)) of a self-attentive model."""
+    probe = keras.Model(model.inputs, model.get_layer("A").output[1])
+    a = np.asarray(ops.convert_to_numpy(probe.predict(x, verbose=0, batch_size=64)), dtype=np.float64)
+    return a, a.mean(axis=1)
+
+
+def words_heatmap_png(examples: list[tuple[str, list[str], np.ndarray]], path, title: str, window: int = 96,
+                      per_line: int = 12):
+    """Lin et al.'s Figure 2: the words of each text on a background as dark as their attention (summed over the
+    hops; each panel scaled to its largest weight), the ``window`` consecutive words with the most of it."""
+    fig, axes = figure(len(examples), 1, figsize=(12, 3.1 * len(examples)), squeeze=False)
+    for ax, (label, words, w) in zip(axes[:, 0], examples, strict=True):
+        start = int(np.argmax(np.convolve(w, np.ones(min(window, len(w))), "valid"))) if len(w) > window else 0
+        ws, ww = words[start:start + window], w[start:start + window]
+        top = float(ww.max()) or 1.0
+        ax.set_axis_off()
+        ax.set_xlim(0, per_line)
+        ax.set_ylim(-(len(ws) // per_line + 1), 1)
+        for i, (word, weight) in enumerate(zip(ws, ww, strict=True)):
+            ax.text(i % per_line + 0.02, -(i // per_line), word[:14], fontsize=8, va="top",
+                    bbox={"facecolor": (1.0, 0.2, 0.1, float(weight / top)), "edgecolor": "none", "pad": 1.5})
+        ax.set_title(f"{label} (words {start + 1}-{start + len(ws)} of the last {len(w)})", fontsize=9, loc="left")
+    fig.suptitle(title)
+    return save_png(fig, path)
+
+
+def evaluate_author_profiling(ctx: Context) -> dict[str, Any]:
+    """Test accuracy of every (target, model, seed), mean ± std over the seeds (``test_<model>_<target>_accuracy_
+    mean``); the TF-IDF baseline; the self-attention's redundancy ``||A A^T - I||_F^2`` on the test texts (what
+    the penalty lowers); the attention over the words of a few test texts (``attention.png``)."""
+    where = ctx.task.id
+    s = ctx.params
+    targets, models, seeds = profiling_plan(ctx)
+    bloggers = load_bloggers(ctx)
+    n = ctx.run.cap_eval(len(bloggers.test))
+    run_info = read_json(ctx.model_dir / "run.json")
+    children = run_info.get("child_runs", {})
+    metrics: dict[str, Any] = {}
+    rows = []
+    for target in targets:
+        y = bloggers.labels(target, "test")[:n]
+        for model in models:
+            accs, redund = [], []
+            for seed in seeds if model in PROFILERS else [None]:
+                if model == "tfidf_lr":
+                    acc = tfidf_accuracy(bloggers, target, s["time_steps"], n)
+                    rows.append({"target": target, "model": model, "seed": "", "accuracy": round(acc, 6)})
+                    accs.append(acc)
+                    continue
+                name = f"{target}_{model}_s{seed}"
+                keras_model = load_model(ctx, name)
+                tok = Tokenizer.load(ctx.model_dir / name / "tokenizer.json")
+                x = encode([b["text"] for b in bloggers.test[:n]], tok, profiling_info(s))
+                _, y_pred = predict_labels(keras_model, x, binary=len(TARGETS[target][1]) == 2)
+                acc = float(np.mean(y_pred == y))
+                accs.append(acc)
+                row = {"target": target, "model": model, "seed": seed, "accuracy": round(acc, 6)}
+                if model == "self_attention":
+                    a, _ = token_weights(keras_model, x)
+                    row["redundancy"] = float(np.mean(ops.convert_to_numpy(redundancy(ops.convert_to_tensor(a)))))
+                    redund.append(row["redundancy"])
+                rows.append(row)
+                if children.get(name):
+                    with Tracker(ctx.task.experiment, f"{where}/{name}", run_id=children[name],
+                                 parent=ctx.tracker) as child:
+                        child.log_metrics({"test_accuracy": acc})
+            a = np.asarray(accs)
+            metrics.update({f"{model}_{target}_accuracy_mean": float(a.mean()),
+                            f"{model}_{target}_accuracy_std": float(a.std()), f"{model}_{target}_accuracy_n": len(a)})
+            if redund:
+                metrics[f"{model}_{target}_redundancy"] = float(np.mean(redund))
+    metrics["n_examples"] = int(n)
+    write_text(ctx.eval_dir / "accuracy.csv", csv_text(rows))
+    ctx.tracker.log_artifact(ctx.eval_dir / "accuracy.csv", "plots")
+    if "self_attention" in models:
+        heatmap(ctx, bloggers, targets[0], f"{targets[0]}_self_attention_s{seeds[0]}")
+    return write_metrics(ctx, metrics, keep=[k for k in metrics if k.endswith("_n")] + ["n_examples"])
+
+
+def heatmap(ctx: Context, bloggers: Bloggers, target: str, name: str) -> None:
+    """``attention.png`` and ``attention.md``: the words of the first ``heatmap_examples`` test bloggers under
+    the attention of model ``name``, and the ten words it weighs most in each."""
+    k = min(ctx.params["heatmap_examples"], len(bloggers.test))
+    if not k:
+        return
+    model = load_model(ctx, name)
+    tok = Tokenizer.load(ctx.model_dir / name / "tokenizer.json")
+    info = profiling_info(ctx.params)
+    rows = bloggers.test[:k]
+    x = encode([b["text"] for b in rows], tok, info)
+    _, w = token_weights(model, x)
+    field_name, classes = TARGETS[target]
+    y_prob, y_pred = predict_labels(model, x, binary=len(classes) == 2)
+    examples, lines = [], [f"# {ctx.name}: the words `{name}` attends to most, first {k} test bloggers\n"]
+    for b, ids, weights, pred in zip(rows, x, w, y_pred, strict=True):
+        real = ids > 0
+        words = [tok.index_word[int(i)] for i in ids[real]]
+        label = f"blogger {b['blogger']}: {b[field_name]}, predicted {classes[int(pred)]}"
+        examples.append((label, words, weights[real]))
+        top = np.argsort(-weights[real])[:10]
+        lines.append(f"- {label}: " + ", ".join(f"{words[i]} ({weights[real][i]:.3f})" for i in top))
+    png = words_heatmap_png(examples, ctx.eval_dir / "attention.png",
+                            f"{ctx.task.id}: self-attention over the words (mean of the hops)")
+    write_text(ctx.eval_dir / "attention.md", "\n".join(lines) + "\n")
+    ctx.tracker.log_artifact(png, "plots")
+    ctx.tracker.log_artifact(ctx.eval_dir / "attention.md", "samples")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# 11.5 title generation: abstract -> title with a BiGRU encoder and an attentive GRU decoder
+# ------------------------------------------------------------------------------------------------------------
+
+TITLES_FILE = "title.json"
+
+
+def read_titles(path: Path) -> tuple[list[str], list[str]]:
+    """(abstracts, titles) of the book's ``title.json`` (JSON lines ``{"Title", "Abstract"}``), in file order; an
+    abstract's line breaks joined (a word hyphenated across a line break, "es-\\ntimate", made whole again).
+    Raises MissingOutputError for a missing file and DataFileError, naming the line, for a line that is not
+    JSON or lacks a field."""
+    if not path.is_file():
+        raise MissingOutputError(f"{path}: missing; run `dvc repro download@titles`")
+    abstracts, titles = [], []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataFileError(f"{path}:{i}: not a JSON line ({e.msg})") from None
+            if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip()
+                                                    for k in ("Title", "Abstract")):
+                raise DataFileError(f"{path}:{i}: expected {{\"Title\": text, \"Abstract\": text}}")
+            abstracts.append(" ".join(re.sub(r"-\n(?=\w)", "", row["Abstract"]).split()))
+            titles.append(" ".join(row["Title"].split()))
+    return abstracts, titles
+
+
+@keras.saving.register_keras_serializable(package="dltm")
+class MaskedMean(layers.Layer):
+    """``[sequence (batch, S, d), mask (batch, S)]`` -> the mean of the real steps (batch, d): the book's first
+    context ``c = K.mean(encoder_outputs, axis=1)``, padding left out."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # the mask is an input here
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
+
+    def call(self, inputs):
+        x, mask = inputs
+        keep = ops.expand_dims(ops.cast(mask, x.dtype), -1)
+        return ops.sum(x * keep, axis=1) / ops.maximum(ops.sum(keep, axis=1), 1.0)
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], input_shapes[0][2])
+
+
+@keras.saving.register_keras_serializable(package="dltm")
+class AttentiveGRUDecoder(layers.Layer):
+    """The book's 11.5 decoder loop as one layer: for each step t,
+
+        s_t = GRU([E y_{t-1}; c_{t-1}], s_{t-1}),   alpha_t = softmax_j(s_t^T W_a h_j),   c_t = sum_j alpha_tj h_j
+
+    (the "general" score of :class:`dltm.attention.AlignmentAttention`; padding of the source excluded), the
+    context of each step fed to the next (Bahdanau et al. 2015's order). ``feed_context=False`` is the book's
+    loop: it computes ``c`` but concatenates the first context (the mean) at every step, so attention changes
+    nothing.
+
+    ``call(y, encoder_outputs, state, context, key_mask)``: y (batch, T, e) with T known, encoder outputs
+    (batch, S, d), the first state (batch, units) and context (batch, d), key_mask (batch, S) True for a real
+    source token -> (outputs s_1..s_T (batch, T, units), weights (batch, T, S), s_T, c_T)."""
+
+    def __init__(self, units: int, feed_context: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.feed_context = int(units), bool(feed_context)
+        self.cell = layers.GRUCell(self.units, name="decoder")
+        self.attention = AlignmentAttention("general", name="attention")
+        self.supports_masking = True  # the title's padding: the loss leaves it out (ignore_class=0)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return [None] * 4
+
+    def build(self, y_shape, encoder_outputs_shape, state_shape=None, context_shape=None, key_mask_shape=None):
+        self.cell.build((y_shape[0], y_shape[-1] + encoder_outputs_shape[-1]))
+        self.attention.build((y_shape[0], 1, self.units), encoder_outputs_shape)
+
+    def call(self, y, encoder_outputs, state, context, key_mask=None):
+        outputs, weights = [], []
+        for t in range(y.shape[1]):
+            out, new = self.cell(ops.concatenate([y[:, t], context], axis=-1), state)
+            state = new[0] if isinstance(new, (list, tuple)) else new
+            c, w = self.attention(ops.expand_dims(out, 1), encoder_outputs, key_mask=key_mask)
+            if self.feed_context:
+                context = c[:, 0]
+            outputs.append(out)
+            weights.append(w[:, 0])
+        return ops.stack(outputs, axis=1), ops.stack(weights, axis=1), state, context
+
+    def compute_output_shape(self, y_shape, encoder_outputs_shape, state_shape=None, context_shape=None,
+                             key_mask_shape=None):
+        return ((y_shape[0], y_shape[1], self.units), (y_shape[0], y_shape[1], encoder_outputs_shape[1]),
+                (y_shape[0], self.units), (y_shape[0], encoder_outputs_shape[-1]))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "feed_context": self.feed_context}
+
+
+def build_title_model(num_tokens: int, decoder_steps: int, embed_size: int = 100, hidden_size: int = 500,
+                      book_faithful: bool = False) -> keras.Model:
+    """Figure 11.8 and the book's title_train.py: one ``embed`` (Embedding(num_tokens + 1, embed_size), 0 =
+    padding) for abstracts and titles; ``encoder`` = Bidirectional(GRU(hidden_size)) over the abstract; its
+    forward final state starts :class:`AttentiveGRUDecoder` (``decoder``), whose first context is the mean of
+    the encoder outputs; ``outputs`` = Dense(num_tokens + 1, softmax). ``book_faithful``: the book's loop, which
+    never feeds the attention context back. Inputs: abstract ids (batch, S), title ids (batch, decoder_steps);
+    output (batch, decoder_steps, num_tokens + 1)."""
+    encoder_inputs = keras.Input(shape=(None,), dtype="int32", name="encoder_inputs")
+    decoder_inputs = keras.Input(shape=(decoder_steps,), dtype="int32", name="decoder_inputs")
+    embed = layers.Embedding(num_tokens + 1, embed_size, mask_zero=True, name="embed")
+    encoder = layers.Bidirectional(layers.GRU(hidden_size, return_sequences=True, return_state=True), name="encoder")
+    encoder_outputs, encoder_states, _ = encoder(embed(encoder_inputs))
+    mask = NotPadding(name="source_mask")(encoder_inputs)
+    c = MaskedMean(name="mean_context")([encoder_outputs, mask])
+    decoder = AttentiveGRUDecoder(hidden_size, feed_context=not book_faithful, name="attentive_decoder")
+    decoder_outputs, _, _, _ = decoder(embed(decoder_inputs), encoder_outputs, encoder_states, c, key_mask=mask)
+    outputs = layers.Dense(num_tokens + 1, activation="softmax", name="outputs")(decoder_outputs)
+    return keras.Model([encoder_inputs, decoder_inputs], outputs, name="title_generator")
+
+
+def inference_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The book's ``encoder_model`` and ``decoder_model`` in :mod:`dltm.translation`'s contract: abstract ids ->
+    ``[s_0, c_0, encoder outputs, source mask]``; ``[token (batch, 1), s, c, encoder outputs, mask]`` ->
+    ``[probabilities (batch, 1, V), s', c', attention weights (batch, 1, S)]`` (two recurrent states, two
+    memories). Raises UserError for a model that is not :func:`build_title_model`'s."""
+    if model.name != "title_generator":
+        raise UserError(f"{model.name}: not chapter 11.5's title generator")
+    get = model.get_layer
+    decoder = get("attentive_decoder")
+    encoder_inputs = keras.Input(shape=(None,), dtype="int32", name="encoder_inputs")
+    encoder_outputs, s0, _ = get("encoder")(get("embed")(encoder_inputs))
+    mask = get("source_mask")(encoder_inputs)
+    encoder_model = keras.Model(encoder_inputs, [s0, get("mean_context")([encoder_outputs, mask]), encoder_outputs,
+                                                 mask], name="encoder_model")
+    d = int(encoder_outputs.shape[-1])
+    token = keras.Input(shape=(1,), dtype="int32", name="decoder_inputs")
+    s_in = keras.Input(shape=(decoder.units,), name="decoder_state_input")
+    c_in = keras.Input(shape=(d,), name="context_input")
+    outputs_in = keras.Input(shape=(None, d), name="encoder_outputs_input")
+    mask_in = keras.Input(shape=(None,), dtype="bool", name="source_mask_input")
+    out, weights, s, c = decoder(get("embed")(token), outputs_in, s_in, c_in, key_mask=mask_in)
+    return encoder_model, keras.Model([token, s_in, c_in, outputs_in, mask_in], [get("outputs")(out), s, c, weights],
+                                      name="decoder_model")
+
+
+def title_split(ctx: Context) -> tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]:
+    """((train abstracts, titles), (dev abstracts, titles)): the last ``dev_size`` pairs of the file are the dev
+    set (the book's); the others train, in a ``split_seed`` random order (Keras' ``validation_split`` takes the
+    last of them). Raises ParamError when dev_size leaves fewer than 2 training pairs."""
+    s = ctx.params
+    abstracts, titles = read_titles(datasets.require("titles", ctx.root / "data" / "raw") / TITLES_FILE)
+    n_train = len(abstracts) - s["dev_size"]
+    if n_train < 2:
+        raise ParamError(f"params.yaml: {ctx.task.id}.dev_size {s['dev_size']} leaves {max(n_train, 0)} training "
+                         f"pairs of {len(abstracts)}; need 2")
+    order = np.random.default_rng(s["split_seed"]).permutation(n_train)[:ctx.run.cap_train(n_train)]
+    return ([abstracts[i] for i in order], [titles[i] for i in order]), (abstracts[n_train:], titles[n_train:])
+
+
+def train_titles(ctx: Context) -> dict[str, Any]:
+    """Teacher forcing, as chapter 10 (sparse cross-entropy over real tokens, ``ignore_class=0``), one vocabulary
+    of ``vocab_size`` tokens (``<unk>`` and the start and end tokens included) for abstracts and titles, fitted
+    on the training pairs; early stopping on the validation loss where ``patience`` > 0 (the book: 100 epochs,
+    no validation)."""
+    s = ctx.params
+    (abstracts, titles), _ = title_split(ctx)
+    src = [split_words(a, "en") for a in abstracts]
+    tgt = [split_words(t, "en") for t in titles]
+    index = token_index([*src, *([START, *t, END] for t in tgt)], s["vocab_size"], unknown=True)
+    encoder_input_data = encode_tokens(src, index, s["encoder_steps"])
+    decoder_input_data, decoder_target_data = teacher_forcing(tgt, index, s["decoder_steps"])
+    strategy = runtime.setup(ctx.run)
+    epochs = ctx.run.epochs(s["epochs"])
+    with strategy.scope():
+        model = build_title_model(len(index), s["decoder_steps"], s["embed_size"], s["hidden_size"],
+                                  s["book_faithful"])
+        model.compile(optimizer=s["optimizer"], loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=0))
+    print(f"{ctx.name}: {len(src)} training pairs, {len(index)} tokens, {model.count_params():,} parameters",
+          flush=True)
+    callbacks = [StopOnNonFiniteLoss(ctx.name, epochs), epoch_logger(ctx.tracker, "val", epochs)]
+    if s["patience"]:
+        callbacks.append(keras.callbacks.EarlyStopping(patience=s["patience"], restore_best_weights=True))
+    start = time.perf_counter()
+    hist = model.fit([encoder_input_data, decoder_input_data], decoder_target_data, batch_size=s["batch_size"],
+                     epochs=epochs, validation_split=s["validation_split"], verbose=0, callbacks=callbacks)
+    seconds = time.perf_counter() - start
+    history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()}, "val")
+    info = {"task": ctx.name, "module": __name__, "unit": "word", "source_lang": "en", "target_lang": "en",
+            "input_token_index": index, "target_token_index": index, "max_encoder_seq_length": s["encoder_steps"],
+            "max_decoder_seq_length": s["decoder_steps"], "n_states": 2, "n_memory": 2, "example": abstracts[0]}
+    with atomic_path(ctx.model_dir) as tmp:
+        tmp.mkdir(parents=True)
+        model.save(tmp / MODEL_FILE)
+        write_json(tmp / TRANSLATOR_FILE, info)
+        (tmp / "summary.txt").write_text(model_summary(model), encoding="utf-8")
+    write_history_csv(history, ctx.train_dir / "history.csv")
+    history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
+    tr = ctx.tracker
+    tr.log_metrics({"train_seconds": seconds})
+    tr.log_text(model_summary(model), "model_summary.txt")
+    if tr.active:  # the keras flavor, and the text_model pyfunc: an abstract in, a title out
+        from dltm import mlflow_models
+
+        mlflow_models.log_models(tr, ctx.model_dir)
+    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
+    val = history.get("val_loss", [])
+    return {"train_examples": len(src) - round(len(src) * s["validation_split"]),
+            "validation_examples": round(len(src) * s["validation_split"]), "epochs": len(history["train_loss"]),
+            "best_epoch": int(np.argmin(val)) + 1 if val else len(history["train_loss"]),
+            "train_seconds": round(seconds, 3), "params": int(model.count_params()),
+            "target_unk_share": round(float(np.mean(decoder_target_data[decoder_target_data > 0] == 1)), 4)}
+
+
+def lead_baseline(abstracts: list[str], n_words: int) -> list[str]:
+    """The first ``n_words`` words of each abstract: the baseline a generated title must beat."""
+    return [detokenize(split_words(a, "en")[:n_words], "word", "en") for a in abstracts]
+
+
+def evaluate_titles(ctx: Context) -> dict[str, Any]:
+    """Greedy and beam-search titles of the dev abstracts, ROUGE-1/2/L F1 against the real titles
+    (:func:`dltm.rouge.rouge_scores`), beside the lead baseline (the abstract's first words, as many as the
+    median training title); samples.md; the attention of the first dev abstract (attention.png)."""
+    s = ctx.params
+    runtime.seed_everything(ctx.run.seed)
+    (_, train_titles_), (abstracts, titles) = title_split(ctx)
+    n = ctx.run.cap_eval(len(abstracts))
+    abstracts, titles = abstracts[:n], titles[:n]
+    translator = load_translator(ctx.model_dir, f"run `dvc repro {dvc_stage(ctx.task.id)}`")
+    greedy_out = translator.translate(abstracts)
+    metrics: dict[str, Any] = {**rouge_scores(greedy_out, titles), "n_examples": n}
+    outputs = {"greedy": greedy_out}
+    if s["beam_width"] > 1:
+        beam_out = translator.translate(abstracts, beam=s["beam_width"], alpha=s["length_alpha"])
+        metrics.update({f"{k}_beam": v for k, v in rouge_scores(beam_out, titles).items()},
+                       beam_width=s["beam_width"])
+        outputs[f"beam {s['beam_width']}"] = beam_out
+    lead_words = int(np.median([len(split_words(t, "en")) for t in train_titles_]))
+    lead = lead_baseline(abstracts, lead_words)
+    metrics.update({f"{k}_lead": v for k, v in rouge_scores(lead, titles).items()}, lead_words=lead_words)
+    outputs[f"first {lead_words} words"] = lead
+    shown = [" ".join(a.split()[:25]) + " ..." for a in abstracts]
+    text = f"# {ctx.name}: dev abstracts (the file's last {s['dev_size']})\n\n" + samples_table(shown, titles, outputs)
+    src, out, w = translator.attend(abstracts[0])
+    keep = min(len(src), 40)
+    attention_png([(src[:keep], out, w[:, :keep])], ctx.eval_dir / "attention.png",
+                  f"{ctx.name}: attention over the first {keep} words of a dev abstract")
+    text += f"\n# Attention (attention.png): {' '.join(f'{j + 1}:{t}' for j, t in enumerate(out))}\n"
+    ctx.tracker.log_artifact(ctx.eval_dir / "attention.png", "plots")
+    write_text(ctx.eval_dir / "samples.md", text)
+    ctx.tracker.log_artifact(ctx.eval_dir / "samples.md", "samples")
+    return write_metrics(ctx, metrics, keep=["n_examples", "beam_width", "lead_words"])
+
 
 PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
     "ch11_custom_losses": P.keys("epochs", "batch_size", "optimizer", n_samples=P.Int(10),
                                  n_features=P.POSITIVE_INT, n_informative=P.POSITIVE_INT, data_seed=P.Int(0),
                                  test_size=P.Float(0.0, 1.0, low_open=True, high_open=True),
                                  l2=P.Float(0.0), gram=P.Float(0.0)),
+    "ch11_author_profiling": P.keys("epochs", "batch_size", "optimizer", "validation_split",
+                                    "early_stopping_patience", targets=P.List(P.Choice(*TARGETS)),
+                                    models=P.List(P.Choice(*PROFILERS, "tfidf_lr")), seeds=P.List(P.Int()),
+                                    vocab_size=P.Int(2), embed_size=P.POSITIVE_INT, hidden_size=P.POSITIVE_INT,
+                                    da=P.POSITIVE_INT, r=P.POSITIVE_INT, penalty=P.Float(0.0),
+                                    time_steps=P.POSITIVE_INT, heatmap_examples=P.Int(0)),
+    "ch11_title_generation": P.keys("batch_size", "epochs", "validation_split", "optimizer",
+                                    vocab_size=P.Int(4), embed_size=P.POSITIVE_INT, hidden_size=P.POSITIVE_INT,
+                                    encoder_steps=P.POSITIVE_INT, decoder_steps=P.Int(3), dev_size=P.POSITIVE_INT,
+                                    split_seed=P.Int(), book_faithful=P.BOOL, patience=P.Int(0),
+                                    beam_width=P.POSITIVE_INT, length_alpha=P.Float(0.0)),
 }
 
 TASKS = (
@@ -180,4 +750,21 @@ TASKS = (
          notes="synthetic binary data (make_classification); the *_term values: what each term adds to the loss "
                "on the test batch", also=("test_accuracy_without_penalties", "l1_reg_term", "l2_regularizer_term",
                                           "gram_penalty_term")),
+    Task("ch11_author_profiling", "11.4 (lines 5453-5553)",
+         "Lin et al. (2017)'s self-attentive BiLSTM: a blogger's age group and gender, beside a BiLSTM with max "
+         "pooling, Kim's CNN and TF-IDF logistic regression", "authors", "test_self_attention_age_accuracy_mean",
+         train_author_profiling, evaluate_author_profiling,
+         Reference(None, "not comparable (other data): Lin et al. 2017 Age 80.45 on their Twitter data "
+                   "(BiLSTM 77.40, CNN 78.15); Schler et al. 2006 on the whole blog corpus about 76 age / 80 gender"),
+         notes="Blog Authorship Corpus, 1,500 bloggers (250 per gender x age group), 300 held out by blogger; "
+               "mean ± std over the seeds; the book's PAN 2013 sample is not public",
+         also=("test_bilstm_max_age_accuracy_mean", "test_kim_cnn_age_accuracy_mean", "test_tfidf_lr_age_accuracy_mean",
+               "test_self_attention_gender_accuracy_mean", "test_tfidf_lr_gender_accuracy_mean")),
+    Task("ch11_title_generation", "11.5 (lines 5555-5798)",
+         "abstract -> title: BiGRU encoder, GRU decoder with general attention, the context fed back (the book's "
+         "fix)", "titles", "test_rouge1", train_titles, evaluate_titles,
+         Reference(None, "the book prints example titles, no score; beside the abstract's first words (lead)"),
+         notes="ROUGE F1 (rouge-score, our word split, no stemming) on the file's last 100 pairs; _beam: beam "
+               "search; _lead: the abstract's first words",
+         also=("test_rouge2", "test_rougeL", "test_rouge1_beam", "test_rouge1_lead", "test_rougeL_lead")),
 )

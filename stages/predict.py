@@ -94,10 +94,9 @@ def resolve(name: str) -> tuple[str, str | None]:
     return task_id, variant
 
 
-def read_texts(path: str) -> tuple[list[str], list[str]]:
-    """The non-blank lines of a UTF-8 file (``-``: stdin) and their sources (``file:line``). Any line ending
-    (\\n, \\r\\n, \\r) ends a line and none is kept; a BOM is dropped. Raises UserError for a file that is
-    missing, unreadable or not UTF-8 (naming the line and the byte)."""
+def read_text_file(path: str) -> tuple[str, str]:
+    """(name, text) of a UTF-8 file (``-``: stdin), a BOM dropped and every line ending (\\r\\n, \\r) made \\n.
+    Raises UserError for a file that is missing, unreadable or not UTF-8 (naming the line and the byte)."""
     if path == "-":
         name = "<stdin>"
         stream = getattr(sys.stdin, "buffer", None)
@@ -116,8 +115,15 @@ def read_texts(path: str) -> tuple[list[str], list[str]]:
         line = data[:e.start].count(b"\n") + 1
         raise UserError(f"{name}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8, e.g. "
                         f"`iconv -f cp1252 -t utf-8`") from None
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    kept = [(f"{name}:{i}", line) for i, line in enumerate(lines, 1) if line.strip()]
+    return name, text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_texts(path: str) -> tuple[list[str], list[str]]:
+    """The non-blank lines of a UTF-8 file (``-``: stdin) and their sources (``file:line``). Any line ending
+    (\\n, \\r\\n, \\r) ends a line and none is kept; a BOM is dropped. Raises UserError for a file that is
+    missing, unreadable or not UTF-8 (naming the line and the byte), or has no text."""
+    name, text = read_text_file(path)
+    kept = [(f"{name}:{i}", line) for i, line in enumerate(text.split("\n"), 1) if line.strip()]
     if not kept:
         raise UserError(f"{name}: no text in it (only blank lines)")
     return [line for _, line in kept], [source for source, _ in kept]

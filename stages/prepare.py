@@ -10,9 +10,13 @@ import argparse
 import json
 import sys
 
-from dltm import cli
+from dltm import blogs, cli, data
 from dltm import params as P
-from dltm.data import PREPARE_PARAMS, PREPARERS
+
+PREPARERS = {**data.PREPARERS, "authors": blogs.prepare_authors}
+"""Each dataset's preparer: dltm.data's, and chapter 11.4's blog corpus (dltm.blogs: its own module, so that its
+stage alone depends on it)."""
+PREPARE_PARAMS = {**data.PREPARE_PARAMS, "authors": blogs.PARAMS}
 
 
 def main(argv: list[str] | None = None) -> int:

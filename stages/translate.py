@@ -31,9 +31,10 @@ TRANSLATORS = ("ch10_seq2seq_char", "ch10_seq2seq_char_fra", "ch10_seq2seq_word"
 """The tasks whose models translate (each saves translator.json beside its model)."""
 
 
-def translate(task: str, texts: list[str], beam: int = 1, alpha: float = 1.0, models: str = "models") -> list[str]:
-    """The translation of each text by ``task``'s model in ``models/``, or by the MLflow Model at a
-    ``runs:/``/``models:/`` URI. Raises UserError as the module docstring says."""
+def translate(task: str, texts: list[str], beam: int = 1, alpha: float = 1.0, models: str = "models",
+              known: tuple[str, ...] = TRANSLATORS) -> list[str]:
+    """The translation of each text by ``task``'s model in ``models/`` (one of ``known``), or by the MLflow Model
+    at a ``runs:/``/``models:/`` URI. Raises UserError as the module docstring says."""
     if beam < 1:
         raise UserError(f"--beam must be >= 1 (1: greedy decoding), got {beam}")
     if not math.isfinite(alpha) or alpha < 0:
@@ -55,8 +56,8 @@ def translate(task: str, texts: list[str], beam: int = 1, alpha: float = 1.0, mo
         if not isinstance(model.unwrap_python_model(), TranslatorPyfunc):
             raise UserError(f"{task}: not a translator's text_model")
         return list(model.predict(texts, params={"beam": beam, "length_alpha": alpha})["translation"])
-    if task not in TRANSLATORS:  # before TensorFlow is imported
-        raise UserError(f"unknown translator {task!r}; translate takes: {', '.join(TRANSLATORS)}, or an MLflow "
+    if task not in known:  # before TensorFlow is imported
+        raise UserError(f"unknown translator {task!r}; translate takes: {', '.join(known)}, or an MLflow "
                         f"URI (models:/<task>@champion, runs:/<run id>/text_model)")
     from dltm.tasks import dvc_stage
     from dltm.translation import load_translator

@@ -186,7 +186,9 @@ def test_generate_refuses_bad_arguments_in_one_line(char_lm, tmp_path, capsys):
     assert one_line_error(generate.main, ["ch08_char_rnn", "abz!a", *m], capsys) == (
         "error: the seed text has characters that ch08_char_rnn's corpus lacks: '!z' (its 5 characters: ' .abc')")
     assert one_line_error(generate.main, ["ch07_cnn1d", "ab", *m], capsys) == (
-        "error: unknown character-level language model 'ch07_cnn1d'; generate takes: ch08_char_rnn")
+        "error: unknown task 'ch07_cnn1d'; generate takes: ch08_char_rnn, ch11_title_generation")
+    assert one_line_error(generate.main, ["ch08_char_rnn", "--file", "x.txt", *m], capsys) == (
+        "error: --file is for a title generator (ch11_title_generation); ch08_char_rnn continues the seed text")
     assert one_line_error(generate.main, ["ch08_char_rnn", "ab", "--models", str(tmp_path)], capsys) == (
         f"error: {tmp_path / 'ch08_char_rnn' / 'model.keras'}: missing; run `dvc repro train@ch08_char_rnn` first")
     (char_lm / "ch08_char_rnn" / "vocab.json").write_text('{"words": ["a"]}')  # chapter 8.5's word LM's vocab

@@ -167,8 +167,8 @@ def test_a_broken_params_file_is_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_every_prepare_section_is_declared_and_checked(tmp_path, monkeypatch, capsys):
-    from dltm.data import PREPARE_PARAMS, PREPARERS
     from stages import prepare
+    from stages.prepare import PREPARE_PARAMS, PREPARERS
 
     params = load(REPO / "params.yaml")
     assert set(PREPARE_PARAMS) == set(PREPARERS)
