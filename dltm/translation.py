@@ -203,3 +203,32 @@ def load_translator(folder: str | Path, hint: str | None = None) -> Translator:
     from dltm.training import load_keras_model  # TensorFlow: once the files are found
 
     return Translator(load_keras_model(folder / MODEL_FILE, hint, compile=False), info, inference_models)
+
+
+def save_translator(ctx, model, info: dict[str, Any], history: dict[str, list[float]], seconds: float) -> None:
+    """What the train stage of an encoder-decoder writes and logs: ``models/<task>/`` (``model.keras``,
+    ``translator.json`` = ``info``, ``summary.txt``) in one rename, ``plots/<task>/train/history.csv`` and
+    ``history.png``; to ``ctx.tracker`` (a :class:`dltm.tasks.Context`'s) the training time, the model summary,
+    the MLflow Models (the keras flavor and the ``text_model`` pyfunc that takes raw text; none without a run)
+    and the curves."""
+    from dltm.evaluation import history_png
+    from dltm.io import atomic_path, write_json
+    from dltm.training import MODEL_FILE, model_summary, write_history_csv
+
+    summary = model_summary(model)
+    with atomic_path(ctx.model_dir) as tmp:
+        tmp.mkdir(parents=True)
+        model.save(tmp / MODEL_FILE)
+        write_json(tmp / TRANSLATOR_FILE, info)
+        (tmp / "summary.txt").write_text(summary, encoding="utf-8")
+    write_history_csv(history, ctx.train_dir / "history.csv")
+    history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
+    tr = ctx.tracker
+    tr.log_metrics({"train_seconds": seconds})
+    tr.log_text(summary, "model_summary.txt")
+    if tr.active:
+        from dltm import mlflow_models
+
+        mlflow_models.log_models(tr, ctx.model_dir)
+    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
+

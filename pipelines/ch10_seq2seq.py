@@ -43,13 +43,13 @@ from dltm.attention import SCORES, AlignmentAttention
 from dltm.batches import LengthBuckets
 from dltm.cli import UserError
 from dltm.data import DataFileError, load_pairs, read_pairs  # noqa: F401 -- read_pairs: the book's reader
-from dltm.evaluation import figure, history_png, save_png, translation_scores, write_metrics
-from dltm.io import atomic_path, write_json, write_text
+from dltm.evaluation import figure, save_png, translation_scores, write_metrics
+from dltm.io import write_text
 from dltm.params import ParamError, require  # noqa: F401 -- ParamError: raised by the split, tests name it
 from dltm.tasks import Context, Reference, Task, dvc_stage
 from dltm.tracking import curve_names, epoch_logger
-from dltm.training import MODEL_FILE, StopOnNonFiniteLoss, model_summary, write_history_csv
-from dltm.translation import END, START, TRANSLATOR_FILE, encode, load_translator, token_index, tokens
+from dltm.training import StopOnNonFiniteLoss
+from dltm.translation import END, START, encode, load_translator, save_translator, token_index, tokens
 
 BOOK_EXAMPLES = {"See you.": "再见！", "Shut up!": "一点！", "Skip it.": "不管它。", "I'm fine.": "我生病了。",
                  "I'm full.": "我生病了。"}
@@ -365,21 +365,7 @@ def train_seq2seq(ctx: Context) -> dict[str, Any]:
             "input_token_index": input_token_index, "target_token_index": target_token_index,
             "max_encoder_seq_length": max_encoder_seq_length, "max_decoder_seq_length": max_decoder_seq_length,
             "n_states": n_states, "n_memory": n_memory, "example": input_texts[0]}
-    with atomic_path(ctx.model_dir) as tmp:
-        tmp.mkdir(parents=True)
-        model.save(tmp / MODEL_FILE)
-        write_json(tmp / TRANSLATOR_FILE, info)
-        (tmp / "summary.txt").write_text(model_summary(model), encoding="utf-8")
-    write_history_csv(history, ctx.train_dir / "history.csv")
-    history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
-    tr = ctx.tracker
-    tr.log_metrics({"train_seconds": seconds})
-    tr.log_text(model_summary(model), "model_summary.txt")
-    if tr.active:  # the MLflow Models: keras flavor, and the translator that takes raw text; no run, no MLflow
-        from dltm import mlflow_models
-
-        mlflow_models.log_models(tr, ctx.model_dir)
-    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
+    save_translator(ctx, model, info, history, seconds)
     fitted = round(len(src) * (1 - s["validation_split"]))
     val = history.get("val_loss", [])
     return {"train_examples": fitted, "validation_examples": len(src) - fitted, "epochs": len(history["train_loss"]),

@@ -17,6 +17,11 @@ The book's sections, in order, and the task ids that run them:
   Embedding -> BiLSTM -> A = softmax(W_s2 tanh(W_s1 H^T)) -> M = A H -> Flatten -> Dense, with the book's bugs
   fixed (:mod:`dltm.self_attention`), predicting a blogger's age group and gender, beside a BiLSTM with max
   pooling, Kim's CNN and a TF-IDF logistic regression on the same split -> ``ch11_author_profiling``
+- 11.5 title generation (lines 5555-5798): abstract -> title with a BiGRU encoder and a GRU decoder with "general"
+  attention (:class:`AttentiveGRUDecoder`), whose context now feeds the next step (the book's loop computes it
+  and never uses it: ``book_faithful`` keeps that loop), decoded by chapter 10's
+  :class:`dltm.translation.Translator` (greedy, as the book, and beam search), scored by ROUGE
+  -> ``ch11_title_generation``
 
 Keras 3 divides an activity regulariser's value by the batch size, as tf.keras 2.1 did; a loss added in
 ``call`` is not divided.
@@ -48,9 +53,9 @@ from dltm.attention import AlignmentAttention
 from dltm.blogs import AGE_GROUPS, GENDERS, load_authors
 from dltm.cli import MissingOutputError, UserError
 from dltm.data import DataFileError
-from dltm.evaluation import figure, history_png, save_png, write_metrics
+from dltm.evaluation import figure, save_png, write_metrics
 from dltm.inference import encode
-from dltm.io import atomic_path, read_json, write_json, write_text
+from dltm.io import read_json, write_text
 from dltm.params import ParamError, require
 from dltm.rouge import rouge_scores
 from dltm.self_attention import MaskedMaxPooling, StructuredSelfAttention, redundancy
@@ -58,18 +63,15 @@ from dltm.tasks import Context, Reference, Task, dvc_stage
 from dltm.text import Tokenizer
 from dltm.tracking import Tracker, curve_names, epoch_logger
 from dltm.training import (
-    MODEL_FILE,
     ClassifierData,
     FitSettings,
     StopOnNonFiniteLoss,
     evaluate_classifier,
     load_model,
-    model_summary,
     predict_labels,
     train_classifier,
-    write_history_csv,
 )
-from dltm.translation import END, START, TRANSLATOR_FILE, detokenize, load_translator, split_words, token_index
+from dltm.translation import END, START, detokenize, load_translator, save_translator, split_words, token_index
 from dltm.translation import encode as encode_tokens
 from pipelines.ch07_text_cnn import build_kim_cnn, output_layer
 from pipelines.ch09_lstm_sentiment import csv_text
@@ -368,28 +370,33 @@ def token_weights(model: keras.Model, x: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def words_heatmap_png(examples: list[tuple[str, list[str], np.ndarray]], path, title: str, window: int = 96,
                       per_line: int = 12):
-    """Lin et al.'s Figure 2: the words of each text on a background as dark as their attention (summed over the
-    hops; each panel scaled to its largest weight), the ``window`` consecutive words with the most of it."""
+    """Lin et al.'s Figure 2: the words of each text, left to right and line by line, on a background as dark as
+    their attention (the mean over the hops), the ``window`` consecutive words with the most of it. Each panel's
+    colours span its own lowest to highest weight, both given in its title beside the uniform weight 1/T: a
+    nearly uniform attention still shows which words it leans to, and says how little."""
     fig, axes = figure(len(examples), 1, figsize=(12, 3.1 * len(examples)), squeeze=False)
     for ax, (label, words, w) in zip(axes[:, 0], examples, strict=True):
         start = int(np.argmax(np.convolve(w, np.ones(min(window, len(w))), "valid"))) if len(w) > window else 0
         ws, ww = words[start:start + window], w[start:start + window]
-        top = float(ww.max()) or 1.0
+        lo, hi = float(ww.min()), float(ww.max())
         ax.set_axis_off()
         ax.set_xlim(0, per_line)
         ax.set_ylim(-(len(ws) // per_line + 1), 1)
         for i, (word, weight) in enumerate(zip(ws, ww, strict=True)):
+            shade = (weight - lo) / (hi - lo) if hi > lo else 1.0
             ax.text(i % per_line + 0.02, -(i // per_line), word[:14], fontsize=8, va="top",
-                    bbox={"facecolor": (1.0, 0.2, 0.1, float(weight / top)), "edgecolor": "none", "pad": 1.5})
-        ax.set_title(f"{label} (words {start + 1}-{start + len(ws)} of the last {len(w)})", fontsize=9, loc="left")
+                    bbox={"facecolor": (1.0, 0.2, 0.1, 0.05 + 0.95 * float(shade)), "edgecolor": "none", "pad": 1.5})
+        ax.set_title(f"{label}; words {start + 1}-{start + len(ws)} of {len(w)}; weights {lo:.4f} (palest) to "
+                     f"{hi:.4f} (darkest), uniform {1 / len(w):.4f}", fontsize=9, loc="left")
     fig.suptitle(title)
     return save_png(fig, path)
 
 
 def evaluate_author_profiling(ctx: Context) -> dict[str, Any]:
-    """Test accuracy of every (target, model, seed), mean ± std over the seeds (``test_<model>_<target>_accuracy_
-    mean``); the TF-IDF baseline; the self-attention's redundancy ``||A A^T - I||_F^2`` on the test texts (what
-    the penalty lowers); the attention over the words of a few test texts (``attention.png``)."""
+    """Test accuracy of every (target, model, seed), mean ± std over the seeds (``test_<model>_<target>_accuracy``
+    with ``_mean``, ``_std``, ``_n``); the TF-IDF baseline; the self-attention's redundancy ``||A A^T - I||_F^2``
+    on the test texts (what the penalty lowers); the attention over the words of a few test texts
+    (``attention.png``)."""
     where = ctx.task.id
     s = ctx.params
     targets, models, seeds = profiling_plan(ctx)
@@ -436,7 +443,7 @@ def evaluate_author_profiling(ctx: Context) -> dict[str, Any]:
     ctx.tracker.log_artifact(ctx.eval_dir / "accuracy.csv", "plots")
     if "self_attention" in models:
         heatmap(ctx, bloggers, targets[0], f"{targets[0]}_self_attention_s{seeds[0]}")
-    return write_metrics(ctx, metrics, keep=[k for k in metrics if k.endswith("_n")] + ["n_examples"])
+    return write_metrics(ctx, metrics, keep=["n_examples"])
 
 
 def heatmap(ctx: Context, bloggers: Bloggers, target: str, name: str) -> None:
@@ -661,21 +668,7 @@ def train_titles(ctx: Context) -> dict[str, Any]:
     info = {"task": ctx.name, "module": __name__, "unit": "word", "source_lang": "en", "target_lang": "en",
             "input_token_index": index, "target_token_index": index, "max_encoder_seq_length": s["encoder_steps"],
             "max_decoder_seq_length": s["decoder_steps"], "n_states": 2, "n_memory": 2, "example": abstracts[0]}
-    with atomic_path(ctx.model_dir) as tmp:
-        tmp.mkdir(parents=True)
-        model.save(tmp / MODEL_FILE)
-        write_json(tmp / TRANSLATOR_FILE, info)
-        (tmp / "summary.txt").write_text(model_summary(model), encoding="utf-8")
-    write_history_csv(history, ctx.train_dir / "history.csv")
-    history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
-    tr = ctx.tracker
-    tr.log_metrics({"train_seconds": seconds})
-    tr.log_text(model_summary(model), "model_summary.txt")
-    if tr.active:  # the keras flavor, and the text_model pyfunc: an abstract in, a title out
-        from dltm import mlflow_models
-
-        mlflow_models.log_models(tr, ctx.model_dir)
-    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
+    save_translator(ctx, model, info, history, seconds)
     val = history.get("val_loss", [])
     return {"train_examples": len(src) - round(len(src) * s["validation_split"]),
             "validation_examples": round(len(src) * s["validation_split"]), "epochs": len(history["train_loss"]),
@@ -724,6 +717,83 @@ def evaluate_titles(ctx: Context) -> dict[str, Any]:
     return write_metrics(ctx, metrics, keep=["n_examples", "beam_width", "lead_words"])
 
 
+# ------------------------------------------------------------------------------------------------------------
+# The report's chapter-11 sections
+# ------------------------------------------------------------------------------------------------------------
+
+LIN_2017_AGE = {"self_attention": 80.45, "bilstm_max": 77.40, "kim_cnn": 78.15}
+"""Lin et al. (2017), Table 1, Age (their Twitter data, 5 age groups; test accuracy, %): theirs, BiLSTM, CNN."""
+PROFILER_NAMES = {"self_attention": "Self-attentive BiLSTM (Lin et al.; book 11.4)",
+                  "bilstm_max": "BiLSTM, max pooling", "kim_cnn": "Kim's CNN (100 filters of 3, 4, 5)",
+                  "tfidf_lr": "TF-IDF logistic regression"}
+
+
+def _mean_std(m: dict[str, Any], key: str, scale: float = 100.0) -> str:
+    if f"{key}_mean" not in m:
+        return "-"
+    n = m.get(f"{key}_n", 1)
+    mean = scale * m[f"{key}_mean"]
+    return f"{mean:.1f}" if n == 1 else f"{mean:.1f} ± {scale * m.get(f'{key}_std', 0.0):.1f} (n={n})"
+
+
+def _section(root: Path, title: str, task_id: str) -> tuple[list[str], dict[str, Any] | None]:
+    """A report section's heading, and the task's metrics (None, and a line saying so, where it has not run)."""
+    path = root / "metrics" / f"{task_id}.json"
+    lines = [f"## {title}", ""]
+    if not path.is_file():
+        stage = dvc_stage(task_id, kind="evaluate", root=root)
+        return [*lines, f"Not run in this workspace: `dvc repro {stage}`."], None
+    return lines, read_json(path)
+
+
+def profiling_table(root: Path) -> list[str]:
+    """The report's 11.4 section: every model on both targets, mean ± std over the seeds, beside Lin et al."""
+    lines, m = _section(root, "Author profiling (chapter 11.4)", "ch11_author_profiling")
+    if m is None:
+        return lines
+    lines += [f"The Blog Authorship Corpus (Schler et al. 2006), 1,500 bloggers (250 per gender x age group), "
+              f"{m.get('n_examples', '?')} of them held out (no blogger on both sides); each blogger one document, "
+              f"its last words. Test accuracy, %, mean ± std over the seeds. Chance: 33.3 (age), 50.0 (gender). "
+              f"The book's PAN 2013 sample is not public, so its setting is not reproduced; Lin et al.'s Age task "
+              f"(Twitter, 5 groups) is another dataset, shown for scale only; Schler et al. report about 76 (age) "
+              f"and 80 (gender) on the whole corpus (19,320 bloggers) with all of each blogger's text.", "",
+              "| Model | Age group | Gender | Lin et al. 2017, Age (other data) |", "|---|---|---|---|"]
+    for model, name in PROFILER_NAMES.items():
+        if f"test_{model}_age_accuracy_mean" not in m and f"test_{model}_gender_accuracy_mean" not in m:
+            continue
+        ref = f"{LIN_2017_AGE[model]:.2f}" if model in LIN_2017_AGE else "-"
+        lines.append(f"| {name} | {_mean_std(m, f'test_{model}_age_accuracy')} | "
+                     f"{_mean_std(m, f'test_{model}_gender_accuracy')} | {ref} |")
+    redundancy = [f"{t}: {m[f'test_self_attention_{t}_redundancy']:.2f}" for t in TARGETS
+                  if f"test_self_attention_{t}_redundancy" in m]
+    if redundancy:
+        lines += ["", f"The hops' redundancy ||AA^T - I||_F^2 on the test texts (0: every hop on its own word; "
+                      f"r^2 - r: all on one): {', '.join(redundancy)}. "
+                      f"`dvc exp run -S ch11_author_profiling.penalty=0` trains without the penalty."]
+    return lines
+
+
+def titles_table(root: Path) -> list[str]:
+    """The report's 11.5 section: ROUGE of greedy and beam-search titles beside the lead baseline."""
+    lines, m = _section(root, "Title generation (chapter 11.5)", "ch11_title_generation")
+    if m is None:
+        return lines
+    lines += [f"ROUGE F1 (rouge-score; our word split, punctuation left out, no stemming; 0-100) of the titles "
+              f"written for the {m.get('n_examples', '?')} dev abstracts (the file's last), against the real ones. "
+              f"The book prints example titles and no score. *Lead*: the abstract's first "
+              f"{m.get('lead_words', '?')} words (the median title length).", "",
+              "| Decoding | ROUGE-1 | ROUGE-2 | ROUGE-L |", "|---|---|---|---|"]
+    for label, suffix in (("greedy (the book's)", ""), (f"beam {m.get('beam_width', '')}", "_beam"),
+                          ("lead baseline", "_lead")):
+        if f"test_rouge1{suffix}" in m:
+            lines.append(f"| {label} | " + " | ".join(f"{m[f'test_{k}{suffix}']:.1f}" for k in
+                                                   ("rouge1", "rouge2", "rougeL")) + " |")
+    return lines
+
+
+REPORT_SECTIONS = (profiling_table, titles_table)
+
+
 PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
     "ch11_custom_losses": P.keys("epochs", "batch_size", "optimizer", n_samples=P.Int(10),
                                  n_features=P.POSITIVE_INT, n_informative=P.POSITIVE_INT, data_seed=P.Int(0),
@@ -752,14 +822,14 @@ TASKS = (
                                           "gram_penalty_term")),
     Task("ch11_author_profiling", "11.4 (lines 5453-5553)",
          "Lin et al. (2017)'s self-attentive BiLSTM: a blogger's age group and gender, beside a BiLSTM with max "
-         "pooling, Kim's CNN and TF-IDF logistic regression", "authors", "test_self_attention_age_accuracy_mean",
+         "pooling, Kim's CNN and TF-IDF logistic regression", "authors", "test_self_attention_age_accuracy",
          train_author_profiling, evaluate_author_profiling,
          Reference(None, "not comparable (other data): Lin et al. 2017 Age 80.45 on their Twitter data "
                    "(BiLSTM 77.40, CNN 78.15); Schler et al. 2006 on the whole blog corpus about 76 age / 80 gender"),
          notes="Blog Authorship Corpus, 1,500 bloggers (250 per gender x age group), 300 held out by blogger; "
                "mean ± std over the seeds; the book's PAN 2013 sample is not public",
-         also=("test_bilstm_max_age_accuracy_mean", "test_kim_cnn_age_accuracy_mean", "test_tfidf_lr_age_accuracy_mean",
-               "test_self_attention_gender_accuracy_mean", "test_tfidf_lr_gender_accuracy_mean")),
+         also=("test_bilstm_max_age_accuracy", "test_kim_cnn_age_accuracy", "test_tfidf_lr_age_accuracy",
+               "test_self_attention_gender_accuracy", "test_tfidf_lr_gender_accuracy")),
     Task("ch11_title_generation", "11.5 (lines 5555-5798)",
          "abstract -> title: BiGRU encoder, GRU decoder with general attention, the context fed back (the book's "
          "fix)", "titles", "test_rouge1", train_titles, evaluate_titles,

@@ -168,7 +168,7 @@ def test_author_profiling_task_end_to_end(tmp_path, monkeypatch):
     for target in ("age", "gender"):
         for model, n in (("self_attention", 2), ("kim_cnn", 2), ("tfidf_lr", 1)):
             assert 0.0 <= m[f"test_{model}_{target}_accuracy_mean"] <= 1.0
-            assert m[f"{model}_{target}_accuracy_n"] == n
+            assert m[f"test_{model}_{target}_accuracy_n"] == n
         assert m[f"test_tfidf_lr_{target}_accuracy_mean"] == 1.0  # the giveaway words: a linear model finds them
         assert m[f"test_self_attention_{target}_redundancy"] >= 0.0
     assert m["n_examples"] == 12
@@ -192,3 +192,24 @@ def test_a_served_profiler_keeps_the_last_words(tmp_path):
     info = {"doc_length": 3, "padding": "post", "truncating": "pre", "clean": "none"}
     np.testing.assert_array_equal(encode(["a b c d e", "b"], tok, info), [[3, 4, 5], [2, 0, 0]])
     np.testing.assert_array_equal(encode(["a b c d e"], tok, {**info, "truncating": "post"}), [[1, 2, 3]])
+
+
+def test_the_report_sections_show_mean_and_std_beside_the_references(tmp_path):
+    from pipelines import ch11_attention as ch11
+
+    assert "Not run in this workspace" in ch11.profiling_table(tmp_path)[-1]
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "ch11_author_profiling.json").write_text(json.dumps({
+        "test_self_attention_age_accuracy_mean": 0.55, "test_self_attention_age_accuracy_std": 0.01,
+        "test_self_attention_age_accuracy_n": 3, "test_tfidf_lr_age_accuracy_mean": 0.6,
+        "test_tfidf_lr_age_accuracy_std": 0.0, "test_tfidf_lr_age_accuracy_n": 1,
+        "test_self_attention_age_redundancy": 12.5, "n_examples": 300}))
+    lines = ch11.profiling_table(tmp_path)
+    assert "| Self-attentive BiLSTM (Lin et al.; book 11.4) | 55.0 ± 1.0 (n=3) | - | 80.45 |" in lines
+    assert "| TF-IDF logistic regression | 60.0 | - | - |" in lines and "age: 12.50" in lines[-1]
+    (tmp_path / "metrics" / "ch11_title_generation.json").write_text(json.dumps({
+        "test_rouge1": 30.0, "test_rouge2": 10.0, "test_rougeL": 25.0, "test_rouge1_lead": 20.0,
+        "test_rouge2_lead": 5.0, "test_rougeL_lead": 15.0, "n_examples": 100, "lead_words": 9}))
+    lines = ch11.titles_table(tmp_path)
+    assert "| greedy (the book's) | 30.0 | 10.0 | 25.0 |" in lines and "| lead baseline | 20.0 | 5.0 | 15.0 |" in lines
+    assert not any(line.startswith("| beam") for line in lines)  # no beam search run: no row

@@ -10,6 +10,7 @@ are tiny synthetic files in their real formats. Without the mirror every dataset
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -40,10 +41,12 @@ from .conftest import (
     write_corpora,
 )
 from .test_ch10 import toy_pairs
+from .test_ch11_profiling import synthetic_blogs
+from .test_ch11_titles import synthetic_titles
 
 pytestmark = pytest.mark.slow
 TASKS = list(all_tasks())
-REAL = ("mr", "ionosphere", "iris", "housing", "ptb", "analogies", "charlm", "cmn", "fra")
+REAL = ("mr", "ionosphere", "iris", "housing", "ptb", "analogies", "charlm", "cmn", "fra", "authors", "titles")
 """The datasets the mirror holds whole that the end-to-end run reads when the mirror is present. IMDB stays
 synthetic: its 100,000 review files would dominate every push and pull of the CI test (the real IMDB's split is
 checked in tests/test_ch07_data.py)."""
@@ -133,6 +136,18 @@ def synthetic(tmp_path_factory):
             z.writestr(f"glove.twitter.27B.{dim}d.txt", "".join(
                 f"{w} " + " ".join(f"{(i * 7 + j) % 11 / 10 - 0.5:.2f}" for j in range(dim)) + "\n"
                 for i, w in enumerate(POS_WORDS + NEG_WORDS)))
+    blogs = synthetic_blogs(tmp / "blogs_src", per_cell=20) / "authors"  # chapter 11.4, zipped as the mirror's
+    (mirror / "author_profiling_blogs").mkdir()
+    with zipfile.ZipFile(mirror / "author_profiling_blogs" / "blogs_subset_1500.zip", "w") as z:
+        for f in sorted((blogs / "blogs").iterdir()):
+            z.write(f, f"blogs/{f.name}")
+    with gzip.open(mirror / "author_profiling_blogs" / "blogs_index.csv.gz", "wt") as f:
+        f.write("filename,blogger_id,gender,age,age_group,industry,sign,bytes,posts,sha256,in_subset\n")
+    sums["authors"] = {f"author_profiling_blogs/{n}": sha256_file(mirror / "author_profiling_blogs" / n)
+                       for n in ("blogs_subset_1500.zip", "blogs_index.csv.gz")}
+    titles = synthetic_titles(tmp / "titles_src", n=60) / "titles" / "title.json"  # chapter 11.5
+    shutil.copy(titles, mirror / "book" / "title.json")
+    sums["titles"] = {"title.json": sha256_file(titles), "book/title.json": sha256_file(titles)}
     if MIRROR is not None:  # the real files where the mirror has them: these checksums are the registry's
         for dataset_id in REAL:
             for src in get_dataset(dataset_id).mirror:
@@ -166,7 +181,15 @@ def synthetic(tmp_path_factory):
             "-S", f"{t}.num_samples=300", "-S", f"{t}.latent_dim=16", "-S", f"{t}.beam_examples=5")),
         *(x for t in ("ch10_seq2seq_word", "ch10_seq2seq_attention", "ch10_gru_cho") for x in (
             "-S", f"{t}.num_samples=300", "-S", f"{t}.latent_dim=16", "-S", f"{t}.embed_dim=8",
-            "-S", f"{t}.beam_examples=5"))],
+            "-S", f"{t}.beam_examples=5")),
+        "-S", "prepare.authors.per_cell=20", "-S", "prepare.authors.test_per_cell=5",  # 120 bloggers
+        *(x for k, v in (("targets", "[age]"), ("models", "[self_attention,tfidf_lr]"), ("seeds", "[1]"),
+                         ("time_steps", 30), ("vocab_size", 200), ("embed_size", 8), ("hidden_size", 8),
+                         ("da", 4), ("r", 3), ("heatmap_examples", 1))
+          for x in ("-S", f"ch11_author_profiling.{k}={v}")),
+        *(x for k, v in (("vocab_size", 300), ("embed_size", 8), ("hidden_size", 16), ("encoder_steps", 30),
+                         ("decoder_steps", 10), ("dev_size", 10), ("beam_width", 2))
+          for x in ("-S", f"ch11_title_generation.{k}={v}"))],
        ws, env)
     return ws, env, tmp, files
 
@@ -199,6 +222,14 @@ def test_pipeline_writes_every_output(synthetic):
     out = sh([sys.executable, "-m", "stages.translate", "ch10_seq2seq_attention", "See you.", "--beam", "2"], ws,
              env).stdout
     assert out.startswith("See you.\t"), out
+    assert (ws / "plots" / "ch11_author_profiling" / "eval" / "attention.png").read_bytes()[:4] == b"\x89PNG"
+    profiling = json.loads((ws / "metrics" / "ch11_author_profiling.json").read_text())
+    assert profiling["n_examples"] == 30 and profiling["test_self_attention_age_accuracy_n"] == 1
+    titles = json.loads((ws / "metrics" / "ch11_title_generation.json").read_text())
+    assert titles["n_examples"] == 10 and 0.0 <= titles["test_rougeL"] <= 100.0
+    out = sh([sys.executable, "-m", "stages.generate", "ch11_title_generation", "We study graph networks."], ws,
+             env).stdout
+    assert len(out.splitlines()) == 1, out
     report = (ws / "reports" / "results.md").read_text()
     for task in TASKS:
         assert f"| {task} |" in report or f"| {task}-ptb |" in report and f"| {task}-text8 |" in report \
@@ -289,9 +320,11 @@ def test_changing_one_task_param_invalidates_only_that_task(synthetic):
         params.write_text(original.replace("  seed: 1\n", "  seed: 2\n"))
         status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout)
         text = {"ch07_kim_cnn", "ch07_cnn1d", "ch07_cnn_glove_2ch"}
+        own = {"ch11_author_profiling", "ch11_title_generation"}  # stages of their own
         assert {s for s in status if s.startswith("train@")} == {f"train@{t}" for t in TASKS
                                                                 if not t.startswith(("ch06_", "ch10_"))
-                                                                and t not in text and t != "ch07_kim2014"}
+                                                                and t not in text | own and t != "ch07_kim2014"}
+        assert {"train_author_profiling", "train_title_generation"} <= set(status)
         assert {s for s in status if s.startswith("train_translation@")} == {
             f"train_translation@{t}" for t in TASKS if t.startswith("ch10_")}
         assert {s for s in status if s.startswith("train_text@")} == {f"train_text@{t}" for t in text}
