@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from dltm import params as P
-from dltm.cli import MissingOutputError
+from dltm.cli import MissingOutputError, UserError
 from dltm.io import atomic_path, write_json
 from dltm.params import ParamError, require
 
@@ -42,8 +42,8 @@ _POST = re.compile(r"<post>(.*?)</post>", re.DOTALL | re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
 
-class BlogFileError(ValueError):
-    """A blog file whose name or content is not the corpus' format."""
+class BlogFileError(UserError, ValueError):
+    """A blog file whose name or content is not the corpus' format (a one-line error, naming the file)."""
 
 
 @dataclass(frozen=True)

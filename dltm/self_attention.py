@@ -66,7 +66,8 @@ class StructuredSelfAttention(layers.Layer):
 
 def redundancy(a):
     """``||A A^T - I||_F^2`` of each attention matrix A (batch, r, T) -> (batch,): 0 when the r hops are one-hot
-    on r different tokens, up to r^2 - r when they all attend to one token (Lin et al.'s penalty P)."""
+    on r different tokens, about r (r (1 - 1/T)^2 + (r^2 - r) / T^2) when every hop is uniform over the T tokens,
+    r^2 - r when they all attend to one token (Lin et al.'s penalty P)."""
     gram = ops.matmul(a, ops.transpose(a, (0, 2, 1)))
     eye = ops.eye(ops.shape(a)[1], dtype=a.dtype)
     return ops.sum(ops.square(gram - eye), axis=(1, 2))

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -271,7 +272,8 @@ def profiling_plan(ctx: Context) -> tuple[list[str], list[str], list[int]]:
 
 @dataclass
 class Bloggers:
-    """The prepared bloggers of both splits, the training ones in the book's seed-10 order."""
+    """The prepared bloggers of both splits, the training ones shuffled with seed 10 (as the book's
+    ``np.random.seed(10)``, by NumPy's newer generator: another order)."""
 
     train: list[dict[str, Any]]
     test: list[dict[str, Any]]
@@ -283,7 +285,7 @@ class Bloggers:
 
 def load_bloggers(ctx: Context) -> Bloggers:
     train = load_authors(ctx.prepared("authors"), "train")
-    order = np.random.default_rng(10).permutation(len(train))  # the book's np.random.seed(10) shuffle
+    order = np.random.default_rng(10).permutation(len(train))  # seed 10, as the book's shuffle
     return Bloggers([train[i] for i in order], load_authors(ctx.prepared("authors"), "test"))
 
 
@@ -345,8 +347,10 @@ def train_author_profiling(ctx: Context) -> dict[str, Any]:
 
 def tfidf_accuracy(bloggers: Bloggers, target: str, time_steps: int, n_test: int) -> float:
     """A TF-IDF logistic regression (scikit-learn: sublinear tf, words in 2+ training documents, L2, C=1) on the
-    same last ``time_steps`` words of each text, split as the book's Tokenizer splits (every word, not only the
-    neural models' vocabulary): the test accuracy of the first ``n_test`` test bloggers."""
+    last ``time_steps`` words of each text, split as the book's Tokenizer splits: every word, where the neural
+    models keep the last ``time_steps`` words of their vocabulary (a span as long or longer). All training
+    bloggers (``run.max_train_examples`` caps the neural models only); the test accuracy of the first ``n_test``
+    test bloggers."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -490,19 +494,22 @@ def read_titles(path: Path) -> tuple[list[str], list[str]]:
     if not path.is_file():
         raise MissingOutputError(f"{path}: missing; run `dvc repro download@titles`")
     abstracts, titles = [], []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataFileError(f"{path}:{i}: not a JSON line ({e.msg})") from None
-            if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip()
-                                                    for k in ("Title", "Abstract")):
-                raise DataFileError(f"{path}:{i}: expected {{\"Title\": text, \"Abstract\": text}}")
-            abstracts.append(" ".join(re.sub(r"-\n(?=\w)", "", row["Abstract"]).split()))
-            titles.append(" ".join(row["Title"].split()))
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as e:
+        raise DataFileError(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataFileError(f"{path}:{i}: not a JSON line ({e.msg})") from None
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip()
+                                                for k in ("Title", "Abstract")):
+            raise DataFileError(f"{path}:{i}: expected {{\"Title\": text, \"Abstract\": text}}")
+        abstracts.append(" ".join(re.sub(r"-\n(?=\w)", "", row["Abstract"]).split()))
+        titles.append(" ".join(row["Title"].split()))
     return abstracts, titles
 
 
@@ -643,7 +650,14 @@ def train_titles(ctx: Context) -> dict[str, Any]:
     on the training pairs; early stopping on the validation loss where ``patience`` > 0 (the book: 100 epochs,
     no validation)."""
     s = ctx.params
+    if s["patience"] and not s["validation_split"]:
+        raise ParamError(f"params.yaml: {ctx.task.id}.patience needs {ctx.task.id}.validation_split > 0 (early "
+                         f"stopping watches the validation loss)")
     (abstracts, titles), _ = title_split(ctx)
+    n_fit = math.floor(len(abstracts) * (1 - s["validation_split"]))  # Keras' validation_split cut
+    if n_fit < 1:
+        raise ParamError(f"params.yaml: {ctx.task.id}.validation_split {s['validation_split']} leaves no training "
+                         f"pair of {len(abstracts)}")
     src = [split_words(a, "en") for a in abstracts]
     tgt = [split_words(t, "en") for t in titles]
     index = token_index([*src, *([START, *t, END] for t in tgt)], s["vocab_size"], unknown=True)
@@ -670,8 +684,7 @@ def train_titles(ctx: Context) -> dict[str, Any]:
             "max_decoder_seq_length": s["decoder_steps"], "n_states": 2, "n_memory": 2, "example": abstracts[0]}
     save_translator(ctx, model, info, history, seconds)
     val = history.get("val_loss", [])
-    return {"train_examples": len(src) - round(len(src) * s["validation_split"]),
-            "validation_examples": round(len(src) * s["validation_split"]), "epochs": len(history["train_loss"]),
+    return {"train_examples": n_fit, "validation_examples": len(src) - n_fit, "epochs": len(history["train_loss"]),
             "best_epoch": int(np.argmin(val)) + 1 if val else len(history["train_loss"]),
             "train_seconds": round(seconds, 3), "params": int(model.count_params()),
             "target_unk_share": round(float(np.mean(decoder_target_data[decoder_target_data > 0] == 1)), 4)}
@@ -768,7 +781,8 @@ def profiling_table(root: Path) -> list[str]:
                   if f"test_self_attention_{t}_redundancy" in m]
     if redundancy:
         lines += ["", f"The hops' redundancy ||AA^T - I||_F^2 on the test texts (0: every hop on its own word; "
-                      f"r^2 - r: all on one): {', '.join(redundancy)}. "
+                      f"about r, the number of hops, when every hop spreads evenly over the words; r^2 - r: all "
+                      f"on one): {', '.join(redundancy)}. "
                       f"`dvc exp run -S ch11_author_profiling.penalty=0` trains without the penalty."]
     return lines
 

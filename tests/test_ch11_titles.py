@@ -46,6 +46,9 @@ def test_read_titles_joins_the_lines_and_names_a_bad_line(tmp_path):
     bad.write_text("{oops\n")
     with pytest.raises(DataFileError, match=r"bad.json:1: not a JSON line"):
         ch11.read_titles(bad)
+    bad.write_bytes('{"Title": "caf\xe9", "Abstract": "b"}\n'.encode("latin-1"))
+    with pytest.raises(DataFileError, match=r"bad.json: not UTF-8 \(byte 0xe9"):
+        ch11.read_titles(bad)
 
 
 def decoder_outputs(feed_context: bool, encoder_outputs: np.ndarray, mask: np.ndarray):
@@ -106,6 +109,7 @@ def test_rouge_by_hand():
 
 
 def test_title_generation_end_to_end_and_the_generate_command(tmp_path, monkeypatch, capsys):
+    from dltm import cli
     from stages import generate
 
     synthetic_titles(tmp_path / "data" / "raw")
@@ -131,3 +135,17 @@ def test_title_generation_end_to_end_and_the_generate_command(tmp_path, monkeypa
     assert len(titles) == 2 and all(t.strip() for t in titles)
     assert generate.main([task, "privacy privacy privacy method", "--beam", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 graph".encode("latin-1"))
+    for argv, message in (([task], "give an abstract on the command line, or --file"),
+                          ([task, "graph", "--file", "blank.txt"], "give an abstract on the command line or --file, "
+                                                                    "not both"),
+                          ([task, "--file", "blank.txt"], "blank.txt: no text in it"),
+                          ([task, "--file", "nowhere.txt"], "--file nowhere.txt: no such file"),
+                          ([task, "--file", "latin1.txt"], "latin1.txt:1: not UTF-8 (byte 0xe9)"),
+                          ([task, "graph", "--beam", "0"], "--beam must be >= 1"),
+                          ([task, "graph", "--models", str(tmp_path / "none")], "model.keras: missing; run `dvc repro "
+                                                                                  "train")):  # no dvc.yaml here
+        assert cli.run(generate.main, argv) == cli.EXIT_USER_ERROR, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, (argv, err)
