@@ -45,7 +45,7 @@ JAX_TESTS = tests/test_models.py tests/test_rnn.py tests/test_training.py tests/
 	tests/test_ch11_profiling.py tests/test_ch11_titles.py
 
 test: setup                          ## the test suite, as CI runs it (then the chapters' model tests on JAX)
-	python -m pytest -q -n 2 --dist loadfile
+	python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder  # files in collection order: conftest.FIRST
 	KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider $(JAX_TESTS) \
 	  -k "not rnn_comparison and not peephole and not end_to_end_and_predict and not gensim \
 	      and not (test_ch10 and not attention) and not author_profiling_task_end_to_end"

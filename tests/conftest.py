@@ -226,7 +226,9 @@ def synthetic_imdb(raw: Path, n_per_class: int = 40, seed: int = 0) -> Path:
 
 FIRST = ("test_pipeline.py",)
 """Test files collected first: the end-to-end run (about 20 minutes) starts at once on one of `make test`'s two
-processes (pytest-xdist hands out whole files in collection order), and every other file runs beside it."""
+processes (pytest-xdist hands out whole files in collection order with `--no-loadscope-reorder`, as `make test`
+runs it; its default reorder, most tests first, started this one about 7 minutes late), and every other file runs
+beside it."""
 
 
 def pytest_collection_modifyitems(session, config, items):
