@@ -55,6 +55,17 @@ def encode(texts: list[str], tokenizer: Tokenizer, info: dict) -> np.ndarray:
     return x
 
 
+def load_tokenizer(path: Path):
+    """A classifier's ``tokenizer.json``: the project's :class:`dltm.text.Tokenizer`, or chapter 12's
+    :class:`dltm.wordpiece.WordPieceEncoder` (``{"wordpiece": ...}``)."""
+    config = read_json(path)
+    if isinstance(config, dict) and "wordpiece" in config:
+        from dltm.wordpiece import WordPieceEncoder
+
+        return WordPieceEncoder(**config["wordpiece"])
+    return Tokenizer.load(path)
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One text's class: its label, the probability of that label, and the probability of every class."""
@@ -82,7 +93,7 @@ class TextClassifier:
                 raise UserError(f"{self.folder}: no {name} beside the model: not a text classifier, or trained by an "
                                 f"older version; {self.hint}")
         self.info: dict[str, Any] = read_json(self.folder / DATA_INFO_FILE)
-        self.tokenizer = Tokenizer.load(self.folder / TOKENIZER_FILE)
+        self.tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE)
         self.class_names: list[str] = [str(c) for c in self.info["class_names"]]
         self._model = None
 

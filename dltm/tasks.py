@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch03_keras", "pipelines.ch04_feedforward",
                    "pipelines.ch05_cnn", "pipelines.ch06_word2vec", "pipelines.ch07_text_cnn", "pipelines.ch08_rnn",
                    "pipelines.ch09_lstm_sentiment", "pipelines.ch10_seq2seq",
-                   "pipelines.ch11_attention")
+                   "pipelines.ch11_attention", "pipelines.ch12_transformer")
 
 
 @dataclass(frozen=True)

@@ -300,7 +300,7 @@ def training_pairs(ctx: Context, s: dict[str, Any]) -> tuple[list[str], list[str
     by length)."""
     lines, sources, targets = load_pairs(ctx.prepared(ctx.task.dataset), "train")
     keep = np.flatnonzero(lines <= s["num_samples"]) if s["num_samples"] else np.arange(len(lines))
-    if KIND[ctx.task.id] != "seq2seq_char":
+    if KIND.get(ctx.task.id) != "seq2seq_char":  # chapter 12's Transformer reads it too
         keep = np.random.default_rng(ctx.run.seed).permutation(keep)
     keep = keep[:ctx.run.cap_train(len(keep))]
     if len(keep) < 2:
@@ -319,11 +319,22 @@ def build(task_id: str, s: dict[str, Any], n_in: int, n_out: int, max_source: in
 
 
 def train_seq2seq(ctx: Context) -> dict[str, Any]:
+    """Teacher forcing (10.2.2), as :func:`train_translator` does it, for the model of the task's kind."""
+    kind = KIND[ctx.task.id]
+    return train_translator(ctx, kind, lambda n_in, n_out, max_source, max_target: build(
+        ctx.task.id, ctx.params, n_in, n_out, max_source), STATES[kind], __name__)
+
+
+def train_translator(ctx: Context, kind: str, build_model, states: tuple[int, int], module: str) -> dict[str, Any]:
     """Teacher forcing (10.2.2): the decoder reads the target shifted right and learns the next token, sparse
     categorical cross-entropy over real tokens (``ignore_class=0``: padding), Keras' ``validation_split``,
-    early stopping on the validation loss with the best weights kept where ``patience`` > 0 (the book: none)."""
+    early stopping on the validation loss with the best weights kept where ``patience`` > 0 (the book: none).
+
+    ``build_model(n_source_tokens, n_target_tokens, max_source, max_target)`` makes the model; ``states`` is its
+    decoder's (recurrent states, memory) and ``module`` the module whose ``inference_models`` decodes it
+    (:class:`dltm.translation.Translator`). Chapter 12's Transformer trains here too (``kind="transformer"``)."""
     s = ctx.params
-    kind, lang = KIND[ctx.task.id], TARGET_LANG[ctx.task.dataset]
+    lang = TARGET_LANG[ctx.task.dataset]
     unit = "char" if kind == "seq2seq_char" else "word"
     input_texts, target_texts = training_pairs(ctx, s)
     src = [tokens(t, unit, "en") for t in input_texts]
@@ -342,7 +353,8 @@ def train_seq2seq(ctx: Context) -> dict[str, Any]:
     strategy = runtime.setup(ctx.run)
     epochs = ctx.run.epochs(s["epochs"])
     with strategy.scope():
-        model = build(ctx.task.id, s, len(input_token_index), len(target_token_index), max_encoder_seq_length)
+        model = build_model(len(input_token_index), len(target_token_index), max_encoder_seq_length,
+                            max_decoder_seq_length)
         model.compile(optimizer=s["optimizer"], loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=0))
     callbacks = [StopOnNonFiniteLoss(ctx.name, epochs), epoch_logger(ctx.tracker, "val", epochs)]
     if s["patience"]:
@@ -360,8 +372,8 @@ def train_seq2seq(ctx: Context) -> dict[str, Any]:
                          validation_data=val_batches.for_fit() if len(src) > fit else None)
     seconds = time.perf_counter() - start
     history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()}, "val")
-    n_states, n_memory = STATES[kind]
-    info = {"task": ctx.name, "module": __name__, "unit": unit, "source_lang": "en", "target_lang": lang,
+    n_states, n_memory = states
+    info = {"task": ctx.name, "module": module, "unit": unit, "source_lang": "en", "target_lang": lang,
             "input_token_index": input_token_index, "target_token_index": target_token_index,
             "max_encoder_seq_length": max_encoder_seq_length, "max_decoder_seq_length": max_decoder_seq_length,
             "n_states": n_states, "n_memory": n_memory, "example": input_texts[0]}
@@ -448,7 +460,7 @@ def evaluate_seq2seq(ctx: Context) -> dict[str, Any]:
                                                                                   strict=True)]))
         text += ("\n# The book's examples (training sentences, greedy)\n\n| Source | Book | Ours |\n|---|---|---|\n"
                  + "".join(f"| {src} | {b} | {o} |\n" for (src, b), o in zip(BOOK_EXAMPLES.items(), book, strict=True)))
-    if KIND[ctx.task.id] == "seq2seq_attention":
+    if KIND.get(ctx.task.id) == "seq2seq_attention":
         found = [translator.attend(src) for src in sources[:3]]
         attention_png(found, ctx.eval_dir / "attention.png", f"{ctx.name}: attention on held-out sentences")
         text += "\n# Attention (attention.png): the output tokens of each panel\n\n" + "".join(

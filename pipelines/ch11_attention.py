@@ -351,17 +351,14 @@ def tfidf_accuracy(bloggers: Bloggers, target: str, time_steps: int, n_test: int
     models keep the last ``time_steps`` words of their vocabulary (a span as long or longer). All training
     bloggers (``run.max_train_examples`` caps the neural models only); the test accuracy of the first ``n_test``
     test bloggers."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+    from dltm.baselines import tfidf_logistic_regression
 
     def docs(rows):
         split = Tokenizer().text_to_word_sequence  # lower-cased, punctuation dropped; no vocabulary needed
         return [" ".join(split(b["text"])[-time_steps:]) for b in rows]
 
-    vec = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, min_df=2, sublinear_tf=True)
-    x_train = vec.fit_transform(docs(bloggers.train))
-    clf = LogisticRegression(C=1.0, max_iter=2000).fit(x_train, bloggers.labels(target, "train"))
-    y_pred = clf.predict(vec.transform(docs(bloggers.test[:n_test])))
+    y_pred = tfidf_logistic_regression(docs(bloggers.train), bloggers.labels(target, "train"),
+                                       docs(bloggers.test[:n_test]))
     return float(np.mean(y_pred == bloggers.labels(target, "test")[:n_test]))
 
 

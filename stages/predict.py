@@ -31,7 +31,7 @@ from dltm.inference import CLEANERS, MODEL_FILE, TextClassifier, encode  # noqa:
 
 TEXT_CLASSIFIERS = ("ch07_simple_classifier", "ch07_kim_cnn", "ch07_kim2014", "ch07_cnn_glove_2ch", "ch07_cnn1d",
                     "ch07_cnn1d_imdb", "ch09_lstm_sentiment", "ch09_custom_cell", "ch09_peephole_sentiment",
-                    "ch09_rnn_comparison")
+                    "ch09_rnn_comparison", "ch12_transformer_classifier", "ch12_bert_finetune")
 """The tasks whose models classify text (each saves its tokenizer beside its model)."""
 URI_SCHEMES = ("runs:/", "models:/")
 

@@ -10,13 +10,15 @@ import argparse
 import json
 import sys
 
-from dltm import blogs, cli, data
+from dltm import blogs, cli, data, wordpiece
 from dltm import params as P
 
-PREPARERS = {**data.PREPARERS, "authors": blogs.prepare_authors}
-"""Each dataset's preparer: dltm.data's, and chapter 11.4's blog corpus (dltm.blogs: its own module, so that its
-stage alone depends on it)."""
-PREPARE_PARAMS = {**data.PREPARE_PARAMS, "authors": blogs.PARAMS}
+PREPARERS = {**data.PREPARERS, "authors": blogs.prepare_authors, "wordpiece": wordpiece.prepare_wordpiece}
+"""Each dataset's preparer: dltm.data's, chapter 11.4's blog corpus (dltm.blogs: its own module, so that its
+stage alone depends on it) and chapter 12's WordPiece ids (dltm.wordpiece, from IMDB's and MR's text)."""
+PREPARE_PARAMS = {**data.PREPARE_PARAMS, "authors": blogs.PARAMS, "wordpiece": wordpiece.PARAMS}
+SOURCES = {"wordpiece": "data"}
+"""Where a preparer reads from, when not data/raw/<dataset>: WordPiece reads data/raw/imdb and data/prepared/mr."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     where = f"prepare.{args.dataset}"
     settings = P.validate(where, P.section(P.load(), where), PREPARE_PARAMS[args.dataset])
     source = P.require(settings, "path", str, "prepare.custom") if args.dataset == "custom" \
-        else f"data/raw/{args.dataset}"
+        else SOURCES.get(args.dataset, f"data/raw/{args.dataset}")
     info = PREPARERS[args.dataset](source, f"data/prepared/{args.dataset}", settings)
     print(json.dumps(info, indent=2))
     if info.get("dropped_empty"):

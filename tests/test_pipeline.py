@@ -189,7 +189,19 @@ def synthetic(tmp_path_factory):
           for x in ("-S", f"ch11_author_profiling.{k}={v}")),
         *(x for k, v in (("vocab_size", 300), ("embed_size", 8), ("hidden_size", 16), ("encoder_steps", 30),
                          ("decoder_steps", 10), ("dev_size", 10), ("beam_width", 2))
-          for x in ("-S", f"ch11_title_generation.{k}={v}"))],
+          for x in ("-S", f"ch11_title_generation.{k}={v}")),
+        # chapter 12: tiny Transformers and BERT; IMDB synthetic, MR real where the mirror is
+        *(x for k, v in (("vocab_size", 200), ("maxlen", 40), ("embed_dim", 8), ("ff_dim", 8), ("hidden_dims", 4),
+                         ("heatmap_examples", 1))
+          for x in ("-S", f"ch12_transformer_classifier.{k}={v}")),
+        "-S", "prepare.wordpiece.vocabulary_size=300",
+        *(x for k, v in (("num_layers", 1), ("hidden_dim", 16), ("intermediate_dim", 32), ("seq_length", 32),
+                         ("validation_texts", 20), ("max_predictions", 4))
+          for x in ("-S", f"ch12_bert_pretrain.{k}={v}")),
+        "-S", "ch12_bert_finetune.seq_length=32", "-S", "ch12_bert_finetune.max_folds=1",
+        *(x for k, v in (("num_samples", 300), ("embed_dim", 16), ("intermediate_dim", 32), ("num_heads", 2),
+                         ("beam_examples", 5), ("patience", 0))
+          for x in ("-S", f"ch12_transformer_translation.{k}={v}"))],
        ws, env)
     return ws, env, tmp, files
 
@@ -208,6 +220,11 @@ def test_pipeline_writes_every_output(synthetic):
                 assert m["test_accuracy_n"] == EXPECT["folds"] and m["n_examples"] == EXPECT["mr_examples"], variant
                 last = EXPECT["folds"] - 1
                 assert (ws / "models" / f"{task}-{variant}" / f"fold_{last}" / "model.keras").is_file()
+            continue
+        if task == "ch12_transformer_classifier":  # 12.1: on IMDB and on MR
+            for variant in ("imdb", "mr"):
+                assert (ws / "metrics" / f"{task}-{variant}.json").is_file(), variant
+                assert (ws / "plots" / f"{task}-{variant}" / "eval" / "attention.png").is_file(), variant
             continue
         assert (ws / "metrics" / f"{task}.json").is_file(), task
         assert (ws / "models" / task / "run.json").is_file(), task
@@ -230,10 +247,17 @@ def test_pipeline_writes_every_output(synthetic):
     out = sh([sys.executable, "-m", "stages.generate", "ch11_title_generation", "We study graph networks."], ws,
              env).stdout
     assert len(out.splitlines()) == 1, out
+    bert = json.loads((ws / "metrics" / "ch12_bert_finetune.json").read_text())
+    assert bert["mr_bert_pretrained_accuracy_n"] == 1 and 0.0 <= bert["test_imdb_bert_random_accuracy_mean"] <= 1.0
+    out = sh([sys.executable, "-m", "stages.predict", "ch12_bert_finetune/mr-pretrained/fold_0", "a gorgeous film"],
+             ws, env).stdout
+    assert out.split("\t")[0] in ("pos", "neg"), out
+    assert json.loads((ws / "metrics" / "ch12_transformer_translation.json").read_text())["n_examples"] > 0
     report = (ws / "reports" / "results.md").read_text()
     for task in TASKS:
         assert f"| {task} |" in report or f"| {task}-ptb |" in report and f"| {task}-text8 |" in report \
-            or f"| {task}-multichannel |" in report
+            or f"| {task}-multichannel |" in report or f"| {task}-mr |" in report
+    assert "### Chapter 12: BERT pre-trained here, fine-tuned" in report
     assert "## MR beside Kim (2014), table 2" in report and f"{EXPECT['folds']}-fold CV" in report
     if MIRROR is not None:  # the real files: MR's split as the book's, the UCI tables' 33% test splits
         prepared = json.loads((ws / "data" / "prepared" / "mr" / "info.json").read_text())
@@ -322,9 +346,11 @@ def test_changing_one_task_param_invalidates_only_that_task(synthetic):
         text = {"ch07_kim_cnn", "ch07_cnn1d", "ch07_cnn_glove_2ch"}
         own = {"ch11_author_profiling", "ch11_title_generation"}  # stages of their own
         assert {s for s in status if s.startswith("train@")} == {f"train@{t}" for t in TASKS
-                                                                if not t.startswith(("ch06_", "ch10_"))
+                                                                if not t.startswith(("ch06_", "ch10_", "ch12_"))
                                                                 and t not in text | own and t != "ch07_kim2014"}
-        assert {"train_author_profiling", "train_title_generation"} <= set(status)
+        assert {"train_author_profiling", "train_title_generation", "train_bert_pretrain", "train_bert_finetune",
+                "train_transformer_translation", "train_transformer_classifier@imdb",
+                "train_transformer_classifier@mr"} <= set(status)
         assert {s for s in status if s.startswith("train_translation@")} == {
             f"train_translation@{t}" for t in TASKS if t.startswith("ch10_")}
         assert {s for s in status if s.startswith("train_text@")} == {f"train_text@{t}" for t in text}

@@ -108,11 +108,16 @@ def curves() -> dict[str, dict]:
 
 def test_the_curves_name_only_train_columns_and_one_chart_per_task():
     v = {k: items for d in DVC_YAML["vars"] for k, items in d.items()}
-    own = {t for (t, _, _), name in tasks._stages_in(REPO / "dvc.yaml").items() if "@" not in name}
+    stages = tasks._stages_in(REPO / "dvc.yaml")
+    own = {t for (t, _, _), name in stages.items() if "@" not in name}
+    by_variant = {f"{t}-{var}" for (t, var, _), name in stages.items() if var and name.startswith(
+        ("train_transformer_classifier@", "evaluate_transformer_classifier@"))}
     ids = {*v["tasks"], *v["text_tasks"], *v["translation_tasks"], *(f"ch07_kim2014-{k}" for k in v["kim_variants"]),
-           *(f"{e}-{c}" for e in v["embeddings"] for c in v["corpora"]), *own}
+           *(f"{e}-{c}" for e in v["embeddings"] for c in v["corpora"]), *own, *by_variant}
     plots = curves()
-    assert {p for p in plots if p not in ids} == {"ch03_boston_regression-scaled"}, "a chart per task, named by it"
+    # besides one chart per task: a second view of a task's own models (<task>-<model>)
+    assert {p for p in plots if p not in ids} == {"ch03_boston_regression-scaled", "ch12_bert_finetune-imdb-pretrained",
+                                                  "ch12_bert_finetune-imdb-random"}, "a chart per task, named by it"
     for plot, props in plots.items():
         assert props["x"] == "epoch", plot
         if props.get("template") == "curves":

@@ -19,6 +19,12 @@ BEYOND_TASKS_MD = {
     "ch10_seq2seq_word": "issue 15: 'ch10_seq2seq_word: word level on both sides'",
     "ch10_seq2seq_attention": "issue 15: 'ch10_seq2seq_attention: the word-level model with an attention decoder'",
     "ch10_gru_cho": "issue 15: 'ch10_gru_cho: Cho et al. (2014)'s GRU encoder-decoder of 10.1'",
+    "ch12_transformer_classifier": "issue 17: 'keras-io's \"text classification with Transformer\" ... on IMDB ... "
+                                   "and on MR's holdout'",
+    "ch12_bert_pretrain": "issue 17: 'a small BERT ... pre-trained by masked language modelling'",
+    "ch12_bert_finetune": "issue 17: 'the pre-trained encoder fine-tuned on IMDB and on MR'",
+    "ch12_transformer_translation": "issue 17: 'a Transformer encoder-decoder on chapter 10's English->Chinese "
+                                    "data'",
 }
 
 # tasks that read a dataset's raw files although it has a prepare stage (made for other tasks), and why
@@ -44,9 +50,18 @@ def test_tasks_params_and_dvc_yaml_agree():
     kim = [v for var in dvc["vars"] for v in var.get("kim_variants", [])]
     assert kim == list(registry["ch07_kim2014"].variants) and not registry["ch07_kim2014"].variants_are_datasets
     # a task with several models on data of its own has its stages by name (train_author_profiling ...)
-    own = {t for (t, _, _), name in tasks._stages_in(REPO / "dvc.yaml").items() if "@" not in name}
-    assert own == {"ch11_author_profiling", "ch11_title_generation"}
-    stages_of = set(in_dvc) | set(embeddings) | set(text_tasks) | set(translation) | {"ch07_kim2014"} | own
+    stages = tasks._stages_in(REPO / "dvc.yaml")
+    own = {t for (t, _, _), name in stages.items() if "@" not in name}
+    assert own == {"ch11_author_profiling", "ch11_title_generation", "ch12_bert_pretrain", "ch12_bert_finetune",
+                   "ch12_transformer_translation"}
+    # a task whose variants are datasets of its own (12.1: imdb, mr) has a foreach stage over them
+    by_variant = {t for (t, v, _) in stages if v} - set(embeddings) - {"ch07_kim2014"}
+    assert by_variant == {"ch12_transformer_classifier"}
+    for t in by_variant:
+        assert {(v, step) for (u, v, step) in stages if u == t} == {
+            (v, step) for v in registry[t].variants for step in ("train", "evaluate")}
+    stages_of = (set(in_dvc) | set(embeddings) | set(text_tasks) | set(translation) | {"ch07_kim2014"} | own
+                 | by_variant)
     assert stages_of == set(registry) and not set(in_dvc) & set(embeddings) and not set(in_dvc) & set(text_tasks)
     for task_id, item in translation.items():  # chapter 10: each reads its prepared pairs (the held-out set)
         task = registry[task_id]
