@@ -101,6 +101,7 @@ class TextClassifier:
     def model(self):
         """The Keras model (loaded on first use, with the project's custom objects registered)."""
         if self._model is None:
+            import dltm.layers  # noqa: F401 -- layers a saved classifier may hold (chapter 12's BertInputs)
             from dltm.training import load_keras_model  # TensorFlow
 
             self._model = load_keras_model(self.folder / MODEL_FILE, self.hint, compile=False)
@@ -173,6 +174,7 @@ class LanguageModel:
     @property
     def model(self):
         if self._model is None:
+            import dltm.layers  # noqa: F401 -- layers a saved classifier may hold (chapter 12's BertInputs)
             from dltm.training import load_keras_model  # TensorFlow
 
             self._model = load_keras_model(self.folder / MODEL_FILE, self.hint, compile=False)

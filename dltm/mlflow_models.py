@@ -61,7 +61,9 @@ METRIC_TAG, VALUE_TAG = "dltm.metric", "dltm.metric_value"
 """Model version tags: the metric that decides the champion (``test_<Task.metric>``) and its value."""
 LOWER_IS_BETTER = ("perplexity", "bits_per_character", "cross_entropy", "loss", "mse", "mae", "rmse", "error")
 """Metric names ending in one of these are better when lower; every other metric, when higher."""
-REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas")
+REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas", "keras-hub", "tensorflow-text")
+"""What a logged model needs besides dltm: chapter 12's models hold KerasHub layers, and its WordPiece encoder
+tokenizes with TensorFlow Text."""
 
 
 def model_name(base: str, sub: str = "") -> str:

@@ -48,6 +48,9 @@ def read_texts(data_root: Path) -> dict[str, tuple[list[str], np.ndarray]]:
         raise MissingOutputError(f"{mr / 'texts.txt'}: missing; run `dvc repro prepare@mr` first")
     out = {f"imdb_{s}": read_imdb_split(data_root / "raw" / "imdb", s) for s in ("train", "test")}
     out["mr"] = (mr.joinpath("texts.txt").read_text(encoding="utf-8").splitlines(), np.load(mr / "labels.npy"))
+    if len(out["mr"][0]) != len(out["mr"][1]):
+        raise UserError(f"{mr}: texts.txt has {len(out['mr'][0])} lines, labels.npy {len(out['mr'][1])} labels; "
+                        f"run `dvc repro prepare@mr` again")
     return out
 
 
@@ -86,8 +89,8 @@ def prepare_wordpiece(data_root: str | os.PathLike, out_dir: str | os.PathLike, 
     vocab = learn_vocabulary([t for s in params["sources"] for t in texts[s][0]], params["vocabulary_size"],
                              params["lowercase"])
     tokenizer = wordpiece_tokenizer(vocab, params["lowercase"])
-    info: dict[str, Any] = {"vocabulary_size": len(vocab), "lowercase": params["lowercase"],
-                            "sources": params["sources"]}
+    summary: dict[str, Any] = {"vocabulary_size": len(vocab), "lowercase": params["lowercase"],
+                               "sources": params["sources"]}
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
@@ -99,10 +102,11 @@ def prepare_wordpiece(data_root: str | os.PathLike, out_dir: str | os.PathLike, 
             lengths = np.array([len(q) for q in seqs])
             np.savez(tmp / f"{split}.npz", ids=np.concatenate(seqs) if seqs else np.zeros(0, np.int32),
                      offsets=np.concatenate([[0], np.cumsum(lengths)]), labels=np.asarray(labels)[order])
-            info[split] = {"texts": len(seqs), "pieces": int(lengths.sum()), "median_length": float(np.median(lengths)),
-                           "unk_share": round(float(np.mean(np.concatenate(seqs) == UNK_ID)), 5)}
-        write_json(tmp / "info.json", info)
-    return info
+            summary[split] = {"texts": len(seqs), "pieces": int(lengths.sum()),
+                              "median_length": float(np.median(lengths)),
+                              "unk_share": round(float(np.mean(np.concatenate(seqs) == UNK_ID)), 5)}
+        write_json(tmp / "info.json", summary)
+    return summary
 
 
 @dataclass
@@ -114,11 +118,13 @@ class WordPieceTexts:
     labels: np.ndarray
 
 
-def read_vocabulary(prepared: Path) -> list[str]:
-    path = Path(prepared) / "vocab.txt"
+def read_vocabulary(folder: Path, hint: str = "run `dvc repro prepare_wordpiece` first") -> list[str]:
+    """``folder``/vocab.txt: the word pieces by id, the specials first. Raises MissingOutputError (with ``hint``)
+    when missing, UserError when it does not start with :data:`SPECIALS`."""
+    path = Path(folder) / "vocab.txt"
     if not path.is_file():
-        raise MissingOutputError(f"{path}: missing; run `dvc repro prepare_wordpiece` first")
-    vocab = path.read_text(encoding="utf-8").splitlines()
+        raise MissingOutputError(f"{path}: missing; {hint}")
+    vocab = path.read_text(encoding="utf-8").rstrip("\n").split("\n")  # one token a line, as written
     if vocab[:len(SPECIALS)] != SPECIALS:
         raise UserError(f"{path}: the first tokens must be {', '.join(SPECIALS)}, got {', '.join(vocab[:5])}")
     return vocab
@@ -155,7 +161,8 @@ def windows(texts: list[np.ndarray], seq_length: int, max_windows: int | None = 
 def mask_tokens(token_ids: np.ndarray, rng: np.random.Generator, vocabulary_size: int, rate: float = 0.15,
                 max_predictions: int = 20) -> dict[str, np.ndarray]:
     """BERT's masked-LM inputs (Devlin et al. 2019, section 3.1): in each row, ``rate`` of the word pieces
-    (never ``[PAD]``, ``[CLS]`` or ``[SEP]``; at least one, at most ``max_predictions``) are chosen; of those,
+    (never a special token: ``[PAD]``, ``[UNK]``, ``[CLS]``, ``[SEP]``, ``[MASK]``; at least one, at most
+    ``max_predictions``) are chosen; of those,
     80% become ``[MASK]``, 10% a random word piece, 10% stay. Called afresh for every batch of every epoch, the
     masks differ each time: RoBERTa's dynamic masking (Liu et al. 2019).
 
@@ -163,8 +170,9 @@ def mask_tokens(token_ids: np.ndarray, rng: np.random.Generator, vocabulary_size
     bool, "segment_ids" zeros, "mask_positions" (batch, max_predictions) int32, "mask_ids" (the original ids at
     those positions), "mask_weights" (1.0 where a position was chosen, 0.0 for the unused slots)}.
 
-    Same ``rng`` state, same masks. KerasHub's ``MaskedLMMaskGenerator`` does the same in TensorFlow Text ops;
-    this NumPy version keeps training free of TensorFlow (tests/test_ch12_bert.py checks the rates).
+    Same ``rng`` state, same masks. KerasHub's ``MaskedLMMaskGenerator`` draws masks by the same recipe (its
+    ``unselectable_token_ids`` play the specials' part) in TensorFlow Text ops; this NumPy version keeps training
+    free of TensorFlow (tests/test_ch12_bert.py checks the rates).
     """
     ids = np.array(token_ids, dtype=np.int32, copy=True)
     batch, _ = ids.shape
@@ -196,7 +204,8 @@ class WordPieceEncoder:
     def __init__(self, vocabulary: list[str], lowercase: bool, seq_length: int):
         self.vocabulary, self.lowercase, self.seq_length = list(vocabulary), bool(lowercase), int(seq_length)
         self.num_words, self.oov_token = None, UNK
-        self.index_word = {i: w for i, w in enumerate(self.vocabulary) if i >= len(SPECIALS)}
+        self.index_word = {i: w for i, w in enumerate(self.vocabulary)  # whole words (an example text's)
+                           if i >= len(SPECIALS) and w.isalpha()}
         self.word_index = {w: i for i, w in self.index_word.items()}
         self._tokenizer = None
 
@@ -204,7 +213,9 @@ class WordPieceEncoder:
         if self._tokenizer is None:
             self._tokenizer = wordpiece_tokenizer(self.vocabulary, self.lowercase)
         cut = self.seq_length - 2
-        return [[CLS_ID, *map(int, ids[:cut]), SEP_ID] for ids in tokenize(list(texts), self._tokenizer)]
+        # a text of unknown pieces only comes back empty: TextClassifier.encode refuses it (nothing to classify)
+        return [[CLS_ID, *map(int, ids[:cut]), SEP_ID] if (ids != UNK_ID).any() else []
+                for ids in tokenize(list(texts), self._tokenizer)]
 
     def get_config(self) -> dict[str, Any]:
         return {"vocabulary": self.vocabulary, "lowercase": self.lowercase, "seq_length": self.seq_length}

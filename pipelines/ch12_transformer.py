@@ -32,12 +32,13 @@ import numpy as np
 from keras import layers
 
 from dltm import params as P
+from dltm.cli import UserError
 from dltm.io import read_json
+from dltm.layers import BertInputs
 from dltm.params import require
 from dltm.tasks import Context, Reference, Task
 from dltm.training import ClassifierData, FitSettings, evaluate_classifier, load_model, train_classifier
 from pipelines.ch07_text_cnn import imdb_data, mr_data, output_layer
-from pipelines.ch10_seq2seq import attention_png
 
 # KerasHub's layers handle the padding mask themselves; Keras warns, needlessly, that their inner layers (the
 # position embedding, the attention's query/key/value projections) "destroy" it (the mask reaches the attention:
@@ -127,6 +128,8 @@ def evaluate_transformer_classifier(ctx: Context) -> dict[str, Any]:
 def attention_heatmaps(ctx: Context, data: ClassifierData, n: int, max_words: int = 24) -> Path | None:
     """plots/<task>/eval/attention.png: every head's weights (query word x key word) over the first ``n`` test
     texts of at most ``max_words`` words."""
+    from pipelines.ch10_seq2seq import attention_png
+
     if n <= 0:
         return None
     model = load_model(ctx)
@@ -149,16 +152,6 @@ def attention_heatmaps(ctx: Context, data: ClassifierData, n: int, max_words: in
 # ------------------------------------------------------------------------------------------------------------
 # 12.2 BERT pre-trained here by masked language modelling (Devlin et al. 2019), on the tasks' own text
 # ------------------------------------------------------------------------------------------------------------
-
-
-@keras.saving.register_keras_serializable(package="dltm")
-class BertInputs(layers.Layer):
-    """Ids (batch, steps) -> BertBackbone's inputs: ``token_ids`` (the ids), ``padding_mask`` (id != 0) and
-    ``segment_ids`` (zeros: one segment), so a BERT classifier takes one id array as every other classifier."""
-
-    def call(self, ids):
-        return {"token_ids": ids, "padding_mask": keras.ops.not_equal(ids, 0),
-                "segment_ids": keras.ops.zeros_like(ids)}
 
 
 def build_backbone(vocabulary_size: int, s: dict[str, Any]) -> keras.Model:
@@ -187,7 +180,9 @@ def build_masked_lm(backbone: keras.Model) -> keras.Model:
 
 
 class MaskedBatches(keras.utils.PyDataset):
-    """Batches of :func:`dltm.wordpiece.mask_tokens` over ``x`` (n, steps): (inputs, mask_ids, mask_weights).
+    """Batches of :func:`dltm.wordpiece.mask_tokens` over ``x`` (n, steps): (inputs {token_ids, segment_ids,
+    padding_mask: (batch, steps); mask_positions: (batch, max_predictions)}, mask_ids (batch, max_predictions),
+    mask_weights (batch, max_predictions)).
 
     Each batch's masks come from ``default_rng([seed, epoch, batch])``: new masks every epoch (dynamic masking),
     the same numbers for the same seed. ``fixed`` keeps epoch 0's masks (a validation set scored alike each
@@ -224,9 +219,9 @@ class MaskedBatches(keras.utils.PyDataset):
 
 
 def pretraining_windows(ctx: Context, s: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(training windows, held-out windows) of ``seq_length`` pieces from the ``sources`` texts, in a seeded
-    order; the held-out ones are the last ``validation_windows`` (whole texts never straddle the cut: windows are
-    drawn per text, texts shuffled before)."""
+    """(training windows, held-out windows), each (n, seq_length) int32, from the ``sources`` texts: the texts in
+    a seeded order, the last ``validation_texts`` of them (at most a tenth) held out whole, then cut into windows
+    (:func:`dltm.wordpiece.windows`); the training windows shuffled."""
     from dltm.wordpiece import load_split, windows
 
     prepared = ctx.prepared("wordpiece")
@@ -276,7 +271,8 @@ def train_bert_pretrain(ctx: Context) -> dict[str, Any]:
     history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()}, "val")
     save_bert(ctx, model, vocab, history, seconds, {"seq_length": s["seq_length"]})
     return {"train_windows": int(len(train)), "validation_windows": int(len(val)), "epochs": len(history["train_loss"]),
-            "train_seconds": round(seconds, 3), "windows_per_second": round(len(train) * epochs / seconds, 1),
+            "train_seconds": round(seconds, 3),
+            "windows_per_second": round(len(train) * len(history["train_loss"]) / seconds, 1),
             "params": int(model.count_params()), "vocabulary_size": len(vocab)}
 
 
@@ -291,7 +287,7 @@ def save_bert(ctx: Context, model: keras.Model, vocab: list[str], history: dict[
     summary = model_summary(model)
     with atomic_path(ctx.model_dir) as tmp:
         tmp.mkdir(parents=True)
-        model.save(tmp / MODEL_FILE, include_optimizer=False)  # fine-tuning starts a new optimizer
+        model.save(tmp / MODEL_FILE)
         (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
         write_json(tmp / "bert.json", info)
         (tmp / "summary.txt").write_text(summary, encoding="utf-8")
@@ -318,10 +314,11 @@ def load_pretrained(folder: Path) -> keras.Model:
 def mlm_scores(model: keras.Model, x: np.ndarray, vocabulary_size: int, seed: int, s: dict[str, Any]
                ) -> dict[str, float]:
     """Masked-LM cross-entropy (nats per masked piece), perplexity (its exp) and accuracy (the top prediction is
-    the original piece) on windows ``x``, with fixed masks drawn from ``seed``."""
+    the original piece) on windows ``x`` (n, seq_length), with fixed masks drawn from ``seed`` in batches of
+    ``batch_size``: the masks of the validation curve's last epoch (same seed, same batches)."""
     total, correct, count = 0.0, 0, 0
-    for inputs, ids, weights in MaskedBatches(x, 256, vocabulary_size, seed, s["mask_rate"], s["max_predictions"],
-                                              fixed=True):
+    for inputs, ids, weights in MaskedBatches(x, s["batch_size"], vocabulary_size, seed, s["mask_rate"],
+                                              s["max_predictions"], fixed=True):
         logits = np.asarray(keras.ops.convert_to_numpy(model(inputs, training=False)), dtype=np.float64)
         logits -= logits.max(-1, keepdims=True)
         logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
@@ -366,7 +363,7 @@ def evaluate_bert_pretrain(ctx: Context) -> dict[str, Any]:
     s = ctx.params
     runtime.seed_everything(ctx.run.seed)
     model = load_pretrained(ctx.model_dir)
-    vocab = read_vocabulary(ctx.model_dir)
+    vocab = read_vocabulary(ctx.model_dir, "run `dvc repro train_bert_pretrain` first")
     _, val = pretraining_windows(ctx, s)
     val = val[:ctx.run.cap_eval(len(val))]
     metrics = mlm_scores(model, val, len(vocab), ctx.run.seed + 1, s)
@@ -407,13 +404,15 @@ def finetune_plan(ctx: Context) -> list[tuple[str, str, int | None]]:
 
 
 def model_name(dataset: str, init: str, fold: int | None) -> str:
+    """The sub-model's folder under models/ch12_bert_finetune/: ``imdb-pretrained``, ``mr-random/fold_3``..."""
     return f"{dataset}-{init}" + (f"/fold_{fold}" if fold is not None else "")
 
 
 def finetune_split(ctx: Context, dataset: str, fold: int | None) -> ClassifierData:
     """IMDB's 25,000 training and 25,000 test reviews, or MR's fold ``fold`` held out (the folds of prepare@mr,
     in chapter 7's fixed order), as ``[CLS] pieces [SEP]`` ids cut to ``seq_length`` pieces (MR: to its longest
-    sentence where that is shorter)."""
+    sentence where that is shorter): x (n, length) int32, y (n,) 0/1, the tokenizer a
+    :class:`dltm.wordpiece.WordPieceEncoder` that encodes raw text alike."""
     from dltm.data import IMDB_CLASSES, MR_CLASSES
     from dltm.wordpiece import WordPieceEncoder, bert_inputs, info, load_split, read_vocabulary
 
@@ -442,7 +441,11 @@ def backbone_for(ctx: Context, init: str) -> keras.Model:
     random weights (``init: random``)."""
     import keras_hub
 
-    backbone = load_pretrained(ctx.root / ctx.params["pretrained"]).backbone
+    folder = ctx.root / ctx.params["pretrained"]
+    pretrained = load_pretrained(folder)
+    if not hasattr(pretrained, "backbone"):
+        raise UserError(f"{folder}: not a masked LM of ch12_bert_pretrain (params.yaml: {ctx.task.id}.pretrained)")
+    backbone = pretrained.backbone
     if ctx.params["seq_length"] > backbone.max_sequence_length:
         raise P.ParamError(f"params.yaml: {ctx.task.id}.seq_length {ctx.params['seq_length']} is longer than the "
                            f"pre-trained encoder's positions ({backbone.max_sequence_length})")
@@ -693,7 +696,10 @@ def bert_table(root: Path) -> list[str]:
               f"{_mean_std(m, 'mr_bert_random_accuracy')} | {_mean_std(m, 'mr_tfidf_lr_accuracy')} | Kim CNN-rand "
               f"(10 folds) {_accuracy(root, 'ch07_kim2014-rand', 'test_accuracy_mean')} | Kim 2014 CNN-rand: 76.1 |",
               "", "KerasHub's pre-training guide: SST-2 85.5 fine-tuned against a bag of words 80.4. TF-IDF LR reads "
-              "the same word pieces. Pre-trained on the tasks' own unlabelled text (Krishna et al. 2022).", ""]
+              "the same word pieces of every training text (the first seq_length; `run.max_train_examples` caps "
+              "BERT only). The vocabulary and the pre-training read the tasks' own text without labels, test "
+              "texts included (transductive, as keras-io's example; Krishna et al. 2022): "
+              "`prepare.wordpiece.sources` and `ch12_bert_pretrain.sources` set which.", ""]
     return lines
 
 
