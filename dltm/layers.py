@@ -4,7 +4,14 @@ text classifier (``TextClassifier.model``), so that a model loads without its ch
 
 from __future__ import annotations
 
+import warnings
+
 import keras
+
+# KerasHub's layers handle the padding mask themselves; Keras warns, needlessly, that their inner layers (the
+# position embedding, the attention's query/key/value projections) "destroy" it (the mask reaches the attention:
+# tests/test_ch12_transformer.py checks it). Here, so that loading a saved model is quiet too.
+warnings.filterwarnings("ignore", message="Layer '(position_embedding|query|key|value)' .* does not support masking")
 
 
 @keras.saving.register_keras_serializable(package="dltm")
