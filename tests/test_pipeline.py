@@ -224,7 +224,8 @@ def test_pipeline_writes_every_output(synthetic):
         if task == "ch12_transformer_classifier":  # 12.1: on IMDB and on MR
             for variant in ("imdb", "mr"):
                 assert (ws / "metrics" / f"{task}-{variant}.json").is_file(), variant
-                assert (ws / "plots" / f"{task}-{variant}" / "eval" / "attention.png").is_file(), variant
+            # the heat map draws test texts of at most 24 words: MR has them (the synthetic reviews are longer)
+            assert (ws / "plots" / f"{task}-mr" / "eval" / "attention.png").is_file()
             continue
         assert (ws / "metrics" / f"{task}.json").is_file(), task
         assert (ws / "models" / task / "run.json").is_file(), task
