@@ -192,3 +192,26 @@ def test_a_finetune_longer_than_the_pretrained_positions_is_refused(corpus, tmp_
     write_params(tmp_path, {"ch12_bert_finetune.seq_length": 64, "ch12_bert_finetune.datasets": ["mr"]})
     with pytest.raises(ParamError, match="ch12_bert_finetune.seq_length 64 is longer than the pre-trained"):
         train.main(["ch12_bert_finetune"])
+
+
+def test_fit_sees_new_masks_each_epoch():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    seen: list[np.ndarray] = []
+
+    class Recorded(ch12.MaskedBatches):
+        def __getitem__(self, i):
+            batch = super().__getitem__(i)
+            if i == 0:
+                seen.append(batch[0]["mask_positions"].copy())
+            return batch
+
+    x = windows_of(32, 16, np.random.default_rng(0))
+    model = ch12.build_masked_lm(ch12.build_backbone(100, {**TINY_BERT, "seq_length": 16, "dropout": 0.0}))
+    model.compile(optimizer="adam", loss=ch12.mlm_loss())
+    keras.Model.fit(model, Recorded(x, 16, 100, seed=3, rate=0.15, max_predictions=4, shuffle=False), epochs=3,
+                    verbose=0)
+    epochs = seen[-3:]  # TensorFlow's adapter also fetches batch 0 once before training, to learn its shapes
+    assert len(seen) in (3, 4) and not np.array_equal(epochs[0], epochs[1]) \
+        and not np.array_equal(epochs[1], epochs[2])
