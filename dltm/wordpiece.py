@@ -47,7 +47,8 @@ def read_texts(data_root: Path) -> dict[str, tuple[list[str], np.ndarray]]:
     if not (mr / "texts.txt").is_file():
         raise MissingOutputError(f"{mr / 'texts.txt'}: missing; run `dvc repro prepare@mr` first")
     out = {f"imdb_{s}": read_imdb_split(data_root / "raw" / "imdb", s) for s in ("train", "test")}
-    out["mr"] = (mr.joinpath("texts.txt").read_text(encoding="utf-8").splitlines(), np.load(mr / "labels.npy"))
+    lines = mr.joinpath("texts.txt").read_text(encoding="utf-8").rstrip("\n").split("\n")  # as prepare_mr writes
+    out["mr"] = (lines, np.load(mr / "labels.npy"))
     if len(out["mr"][0]) != len(out["mr"][1]):
         raise UserError(f"{mr}: texts.txt has {len(out['mr'][0])} lines, labels.npy {len(out['mr'][1])} labels; "
                         f"run `dvc repro prepare@mr` again")
