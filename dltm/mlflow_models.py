@@ -8,7 +8,8 @@ by :func:`log_models`:
 - ``text_model``, for a model that reads text: a pyfunc that takes **raw text**, with the cleaner, the tokenizer
   and the padding inside (:class:`TextClassifierModel`: labels and probabilities), or the vocabulary
   (:class:`LanguageModelPyfunc`: a continuation of each seed text; params ``length``, ``temperature``, ``seed``),
-  or the translator's vocabularies (:class:`TranslatorPyfunc`: the translation of each text; param ``beam``).
+  or the translator's vocabularies (:class:`TranslatorPyfunc`: the translation of each text; param ``beam``),
+  or a reader's vocabulary (:class:`ReaderPyfunc`: the answer span of each (context, question) pair).
 
 Both are saved for inference, uncompiled, without optimizer state (``models/<task>/model.keras`` keeps it). A run
 that trains several models in itself (chapter 3's housing regressions) names them after their folders
@@ -50,6 +51,7 @@ from mlflow.exceptions import MlflowException
 
 from dltm.cli import UserError
 from dltm.inference import DATA_INFO_FILE, MODEL_FILE, TOKENIZER_FILE, VOCAB_FILE, LanguageModel, TextClassifier
+from dltm.spans import READER_FILE
 from dltm.tracking import Tracker, tracking_uri
 from dltm.translation import TRANSLATOR_FILE
 
@@ -61,9 +63,9 @@ METRIC_TAG, VALUE_TAG = "dltm.metric", "dltm.metric_value"
 """Model version tags: the metric that decides the champion (``test_<Task.metric>``) and its value."""
 LOWER_IS_BETTER = ("perplexity", "bits_per_character", "cross_entropy", "loss", "mse", "mae", "rmse", "error")
 """Metric names ending in one of these are better when lower; every other metric, when higher."""
-REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas", "keras-hub", "tensorflow-text")
+REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas", "keras-hub", "tensorflow-text", "jieba")
 """What a logged model needs besides dltm: chapter 12's models hold KerasHub layers, and its WordPiece encoder
-tokenizes with TensorFlow Text."""
+tokenizes with TensorFlow Text; chapter 13's reader segments Chinese with jieba."""
 
 
 def model_name(base: str, sub: str = "") -> str:
@@ -260,6 +262,49 @@ class TranslatorPyfunc(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"source": texts, "translation": out})
 
 
+class ReaderPyfunc(mlflow.pyfunc.PythonModel):
+    """An extractive reader (chapter 13.3) that takes (context, question) pairs: ``predict(pd.DataFrame(
+    {"context": [...], "question": [...]}))`` -> a DataFrame with ``answer`` (a span of the context), ``score``
+    (p_start x p_end) and ``start`` (the answer's first character in the context) per row. Its artifact
+    ``reader`` is a folder with ``model.keras`` and ``reader.json``, read by :class:`dltm.spans.SpanReader`. A
+    row without both columns, or with an empty text, is refused (INVALID_PARAMETER_VALUE; 400 from a server)."""
+
+    def __getstate__(self) -> dict:  # MLflow loads the context before it pickles the model: leave that out
+        return {k: v for k, v in self.__dict__.items() if k != "reader"}
+
+    def load_context(self, context) -> None:
+        from dltm.spans import SpanReader
+
+        self.reader = SpanReader(context.artifacts["reader"])
+        self.reader.model  # noqa: B018 -- load the Keras model now, not on the first request
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None):
+        frame = pd.DataFrame(model_input)
+        missing = [c for c in ("context", "question") if c not in frame.columns]
+        if missing:
+            raise _bad_input(UserError(f"the input needs the columns context and question; missing: "
+                                       f"{', '.join(missing)}"))
+        try:
+            found = self.reader.answer(list(zip(frame["context"], frame["question"], strict=True)))
+        except UserError as e:
+            raise _bad_input(e) from None
+        return pd.DataFrame({"answer": [a.answer for a in found], "score": [a.score for a in found],
+                             "start": [a.start for a in found]})
+
+
+def _log_reader(name: str, folder: Path, validate: bool = True):
+    from mlflow.models import Model
+
+    from dltm.io import read_json
+
+    example = read_json(folder / READER_FILE).get("example") or {}
+    frame = pd.DataFrame({"context": [str(example.get("context") or "北京是中国的首都。")],
+                          "question": [str(example.get("question") or "中国的首都是哪里？")]})
+    return Model.log(None, name=name, flavor=_PYFUNC_FLAVOR, python_model=ReaderPyfunc(),
+                     artifacts={"reader": str(folder)}, input_example=frame,
+                     pip_requirements=pip_requirements(), validate_serving_input=validate)
+
+
 def _log_translator(name: str, folder: Path, validate: bool = True):
     from mlflow.models import Model
 
@@ -300,7 +345,7 @@ def servable_copy(model_dir: Path, dest: Path) -> tuple[Path, Any]:
     folder = dest / model_dir.name
     folder.mkdir()
     model.save(folder / MODEL_FILE)
-    for name in (TOKENIZER_FILE, DATA_INFO_FILE, VOCAB_FILE, TRANSLATOR_FILE):
+    for name in (TOKENIZER_FILE, DATA_INFO_FILE, VOCAB_FILE, TRANSLATOR_FILE, READER_FILE):
         if (model_dir / name).is_file():
             shutil.copy2(model_dir / name, folder / name)
     return folder, model
@@ -345,6 +390,8 @@ def _log_models(tracker: Tracker, model_dir: Path, rows: np.ndarray | None, sub:
             logs[text_name] = lambda: _log_language_model(text_name, folder, validate)
         elif (folder / TRANSLATOR_FILE).is_file():
             logs[text_name] = lambda: _log_translator(text_name, folder, validate)
+        elif (folder / READER_FILE).is_file():
+            logs[text_name] = lambda: _log_reader(text_name, folder, validate)
         with _quiet_logging():
             for name, log in logs.items():
                 info = _guarded(tracker, f"logged model {name}", log)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch03_keras", "pipelines.ch04_feedforward",
                    "pipelines.ch05_cnn", "pipelines.ch06_word2vec", "pipelines.ch07_text_cnn", "pipelines.ch08_rnn",
                    "pipelines.ch09_lstm_sentiment", "pipelines.ch10_seq2seq",
-                   "pipelines.ch11_attention", "pipelines.ch12_transformer")
+                   "pipelines.ch11_attention", "pipelines.ch12_transformer", "pipelines.ch13_reading")
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,16 @@ def _render(template: str, values: dict[str, Any]) -> str:
     return re.sub(r"\$\{([^}]+)\}", lambda m: str(values.get(m.group(1).strip(), m.group(0))), template)
 
 
+def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """{'a': {'b': 1}} -> [('a', {'b': 1}), ('a.b', 1)]: the names DVC's ``${...}`` takes."""
+    out: list[tuple[str, Any]] = []
+    for k, v in tree.items():
+        out.append((prefix + str(k), v))
+        if isinstance(v, dict):
+            out += _flatten(v, f"{prefix}{k}.")
+    return out
+
+
 @lru_cache(maxsize=4)
 def _stages_in(dvc_yaml: Path) -> dict[tuple[str, str | None, str], str]:
     """{(task id, variant, 'train' | 'evaluate'): stage name} of every stage of ``dvc_yaml`` that runs
@@ -195,7 +205,9 @@ def _stages_in(dvc_yaml: Path) -> dict[tuple[str, str | None, str], str]:
     import yaml
 
     doc = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}
-    var: dict[str, Any] = {}
+    params = dvc_yaml.with_name("params.yaml")  # DVC's default vars: ${prepare.babi.tasks} names a params list
+    var: dict[str, Any] = dict(_flatten(yaml.safe_load(params.read_text(encoding="utf-8")) or {})
+                               if params.is_file() else {})
     for entry in doc.get("vars", []):
         if isinstance(entry, dict):
             var.update(entry)

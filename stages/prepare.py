@@ -10,13 +10,16 @@ import argparse
 import json
 import sys
 
-from dltm import blogs, cli, data, wordpiece
+from dltm import babi, blogs, cli, data, spans, wordpiece
 from dltm import params as P
 
-PREPARERS = {**data.PREPARERS, "authors": blogs.prepare_authors, "wordpiece": wordpiece.prepare_wordpiece}
+PREPARERS = {**data.PREPARERS, "authors": blogs.prepare_authors, "wordpiece": wordpiece.prepare_wordpiece,
+             "babi": babi.prepare_babi, "cmrc2018": spans.prepare_cmrc2018}
 """Each dataset's preparer: dltm.data's, chapter 11.4's blog corpus (dltm.blogs: its own module, so that its
-stage alone depends on it) and chapter 12's WordPiece ids (dltm.wordpiece, from IMDB's and MR's text)."""
-PREPARE_PARAMS = {**data.PREPARE_PARAMS, "authors": blogs.PARAMS, "wordpiece": wordpiece.PARAMS}
+stage alone depends on it), chapter 12's WordPiece ids (dltm.wordpiece, from IMDB's and MR's text) and chapter
+13's bAbI stories (dltm.babi) and CMRC 2018's segmented passages (dltm.spans)."""
+PREPARE_PARAMS = {**data.PREPARE_PARAMS, "authors": blogs.PARAMS, "wordpiece": wordpiece.PARAMS,
+                  "babi": babi.PARAMS, "cmrc2018": spans.PARAMS}
 SOURCES = {"wordpiece": "data"}
 """Where a preparer reads from, when not data/raw/<dataset>: WordPiece reads data/raw/imdb and data/prepared/mr."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -233,3 +234,64 @@ beside it."""
 
 def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: item.path.name not in FIRST)  # a stable sort: the rest keep their order
+
+
+PEOPLE = ["mary", "john", "sandra", "daniel"]
+PLACES = ["kitchen", "garden", "office", "hallway", "bedroom", "bathroom"]
+
+
+def synthetic_babi(raw: Path, n_stories: int, seed: int, split: str) -> None:
+    """bAbI task 1's format: people move, "Where is X?" asks where X went last (one supporting fact)."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n_stories):
+        n, where = 0, {}
+        for _ in range(5):
+            for _ in range(2):
+                n += 1
+                who, place = rng.choice(PEOPLE), rng.choice(PLACES)
+                where[who] = (place, n)
+                lines.append(f"{n} {who.capitalize()} moved to the {place}.")
+            n += 1
+            who = rng.choice(sorted(where))
+            lines.append(f"{n} Where is {who.capitalize()}? \t{where[who][0]}\t{where[who][1]}")
+    folder = raw / "tasks_1-20_v1-2" / "en"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"qa1_single-supporting-fact_{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def synthetic_babi_tree(raw: Path, n_train: int = 150, n_test: int = 40) -> dict[str, Path]:
+    """Every file of the bAbI download under ``raw`` (tasks_1-20_v1-2/...): task 1 at 1k synthetic
+    (:func:`synthetic_babi`), every other file one tiny story. Returns {registry file: path}."""
+    from dltm import datasets
+
+    synthetic_babi(raw, n_train, 0, "train")
+    synthetic_babi(raw, n_test, 1, "test")
+    out = {}
+    for rel in datasets.get("babi").files:
+        path = raw / rel
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("1 Mary moved to the kitchen.\n2 Where is Mary? \tkitchen\t1\n", encoding="utf-8")
+        out[rel] = path
+    return out
+
+
+COLORS = ["红色", "蓝色", "绿色", "黄色", "白色", "黑色"]
+NAMES = ["小明", "小红", "老王", "张三", "李四"]
+
+
+def synthetic_cmrc(path: Path, n: int, seed: int) -> None:
+    """CMRC's SQuAD-style layout: three facts "X的颜色是C。" per passage, a question about one of them."""
+    rng = random.Random(seed)
+    data = []
+    for k in range(n):
+        names, colors = rng.sample(NAMES, 3), rng.sample(COLORS, 3)
+        context = "".join(f"{a}的颜色是{c}。" for a, c in zip(names, colors, strict=True))
+        i = rng.randrange(3)
+        start = context.index(f"{names[i]}的颜色是") + len(f"{names[i]}的颜色是")
+        data.append({"id": f"a{k}", "title": "", "paragraphs": [{"id": f"p{k}", "context": context, "qas": [
+            {"id": f"{seed}-{k}", "question": f"{names[i]}的颜色是什么？",
+             "answers": [{"text": colors[i], "answer_start": start}] * 3}]}]})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": "v1.0", "data": data}, ensure_ascii=False), encoding="utf-8")

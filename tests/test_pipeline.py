@@ -33,6 +33,8 @@ from .conftest import (
     NEG_WORDS,
     POS_WORDS,
     REPO,
+    synthetic_babi_tree,
+    synthetic_cmrc,
     synthetic_har,
     synthetic_imdb,
     synthetic_mnist,
@@ -46,7 +48,8 @@ from .test_ch11_titles import synthetic_titles
 
 pytestmark = pytest.mark.slow
 TASKS = list(all_tasks())
-REAL = ("mr", "ionosphere", "iris", "housing", "ptb", "analogies", "charlm", "cmn", "fra", "authors", "titles")
+REAL = ("mr", "ionosphere", "iris", "housing", "ptb", "analogies", "charlm", "cmn", "fra", "authors", "titles",
+        "babi", "cmrc2018")
 """The datasets the mirror holds whole that the end-to-end run reads when the mirror is present. IMDB stays
 synthetic: its 100,000 review files would dominate every push and pull of the CI test (the real IMDB's split is
 checked in tests/test_ch07_data.py)."""
@@ -148,6 +151,16 @@ def synthetic(tmp_path_factory):
     titles = synthetic_titles(tmp / "titles_src", n=60) / "titles" / "title.json"  # chapter 11.5
     shutil.copy(titles, mirror / "book" / "title.json")
     sums["titles"] = {"title.json": sha256_file(titles), "book/title.json": sha256_file(titles)}
+    babi = synthetic_babi_tree(tmp / "babi_src", n_train=60, n_test=20)  # chapter 13: bAbI's tree, task 1 made up
+    for rel, path in babi.items():
+        (mirror / "babi" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, mirror / "babi" / rel)
+    sums["babi"] = {rel: sha256_file(path) for rel, path in babi.items()}
+    sums["cmrc2018"] = {}
+    for split, n in (("train", 200), ("dev", 40), ("trial", 5)):  # CMRC 2018's layout, made-up passages
+        path = mirror / "cmrc2018" / "squad-style-data" / f"cmrc2018_{split}.json"
+        synthetic_cmrc(path, n, seed=len(split))
+        sums["cmrc2018"][path.name] = sha256_file(path)
     if MIRROR is not None:  # the real files where the mirror has them: these checksums are the registry's
         for dataset_id in REAL:
             for src in get_dataset(dataset_id).mirror:
@@ -201,7 +214,13 @@ def synthetic(tmp_path_factory):
         "-S", "ch12_bert_finetune.seq_length=32", "-S", "ch12_bert_finetune.max_folds=1",
         *(x for k, v in (("num_samples", 300), ("embed_dim", 16), ("intermediate_dim", 32), ("num_heads", 2),
                          ("beam_examples", 5), ("patience", 0))
-          for x in ("-S", f"ch12_transformer_translation.{k}={v}"))],
+          for x in ("-S", f"ch12_transformer_translation.{k}={v}")),
+        # chapter 13: one bAbI run (real where the mirror is) for both models; the first 300 CMRC questions
+        "-S", "prepare.babi.tasks=[qa1-1k]", "-S", "ch13_babi_memnn.embed_dim=8",
+        "-S", "ch13_babi_rnn.sentence_hidden=8", "-S", "ch13_babi_rnn.query_hidden=8",
+        "-S", "prepare.cmrc2018.max_questions=300",
+        *(x for k, v in (("hidden", 8), ("word_dim", 8), ("char_filters", 8), ("context_words", 200))
+          for x in ("-S", f"ch13_span_reader.{k}={v}"))],
        ws, env)
     return ws, env, tmp, files
 
@@ -220,6 +239,10 @@ def test_pipeline_writes_every_output(synthetic):
                 assert m["test_accuracy_n"] == EXPECT["folds"] and m["n_examples"] == EXPECT["mr_examples"], variant
                 last = EXPECT["folds"] - 1
                 assert (ws / "models" / f"{task}-{variant}" / f"fold_{last}" / "model.keras").is_file()
+            continue
+        if task in ("ch13_babi_memnn", "ch13_babi_rnn"):  # the one bAbI run of prepare.babi.tasks
+            m = json.loads((ws / "metrics" / f"{task}-qa1-1k.json").read_text())
+            assert m["n_examples"] == (1000 if MIRROR is not None else 100) and 0 <= m["test_error"] <= 1, task
             continue
         if task == "ch12_transformer_classifier":  # 12.1: on IMDB and on MR
             for variant in ("imdb", "mr"):
@@ -254,10 +277,17 @@ def test_pipeline_writes_every_output(synthetic):
              ws, env).stdout
     assert out.split("\t")[0] in ("pos", "neg"), out
     assert json.loads((ws / "metrics" / "ch12_transformer_translation.json").read_text())["n_examples"] > 0
+    assert (ws / "plots" / "ch13_babi_memnn-qa1-1k" / "eval" / "memory_attention.png").is_file()
+    reader = json.loads((ws / "metrics" / "ch13_span_reader.json").read_text())
+    assert reader["n_examples"] > 0 and 0.0 <= reader["test_em"] <= reader["test_f1"] <= 1.0
+    out = sh([sys.executable, "-m", "stages.answer", "ch13_span_reader", "--context", "北京是中国的首都。",
+              "--question", "中国的首都是哪里？"], ws, env).stdout
+    assert out.count("\t") == 1 and 0.0 <= float(out.split("\t")[1]) <= 1.0, out
     report = (ws / "reports" / "results.md").read_text()
+    assert "### Chapter 13: bAbI, test error per task" in report and "CMRC 2018 dev" in report
     for task in TASKS:
         assert f"| {task} |" in report or f"| {task}-ptb |" in report and f"| {task}-text8 |" in report \
-            or f"| {task}-multichannel |" in report or f"| {task}-mr |" in report
+            or f"| {task}-multichannel |" in report or f"| {task}-mr |" in report or f"| {task}-qa1-1k |" in report
     assert "### Chapter 12: BERT pre-trained here, fine-tuned" in report
     assert "## MR beside Kim (2014), table 2" in report and f"{EXPECT['folds']}-fold CV" in report
     if MIRROR is not None:  # the real files: MR's split as the book's, the UCI tables' 33% test splits
@@ -347,11 +377,13 @@ def test_changing_one_task_param_invalidates_only_that_task(synthetic):
         text = {"ch07_kim_cnn", "ch07_cnn1d", "ch07_cnn_glove_2ch"}
         own = {"ch11_author_profiling", "ch11_title_generation"}  # stages of their own
         assert {s for s in status if s.startswith("train@")} == {f"train@{t}" for t in TASKS
-                                                                if not t.startswith(("ch06_", "ch10_", "ch12_"))
+                                                                if not t.startswith(("ch06_", "ch10_", "ch12_",
+                                                                                     "ch13_"))
                                                                 and t not in text | own and t != "ch07_kim2014"}
         assert {"train_author_profiling", "train_title_generation", "train_bert_pretrain", "train_bert_finetune",
                 "train_transformer_translation", "train_transformer_classifier@imdb",
-                "train_transformer_classifier@mr"} <= set(status)
+                "train_transformer_classifier@mr", "train_babi@memnn-qa1-1k", "train_babi@rnn-qa1-1k",
+                "train_span_reader"} <= set(status)
         assert {s for s in status if s.startswith("train_translation@")} == {
             f"train_translation@{t}" for t in TASKS if t.startswith("ch10_")}
         assert {s for s in status if s.startswith("train_text@")} == {f"train_text@{t}" for t in text}

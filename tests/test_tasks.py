@@ -25,6 +25,9 @@ BEYOND_TASKS_MD = {
     "ch12_bert_finetune": "issue 17: 'the pre-trained encoder fine-tuned on IMDB and on MR'",
     "ch12_transformer_translation": "issue 17: 'a Transformer encoder-decoder on chapter 10's English->Chinese "
                                     "data'",
+    "ch13_babi_memnn": "issue 18: 'an end-to-end memory network (Sukhbaatar et al. 2015 ...) on bAbI'",
+    "ch13_babi_rnn": "issue 18: 'the recurrent baseline (story and question each encoded by an LSTM/GRU)'",
+    "ch13_span_reader": "issue 18: 'extractive reading comprehension on CMRC 2018: a BiDAF-style model'",
 }
 
 # tasks that read a dataset's raw files although it has a prepare stage (made for other tasks), and why
@@ -53,13 +56,15 @@ def test_tasks_params_and_dvc_yaml_agree():
     stages = tasks._stages_in(REPO / "dvc.yaml")
     own = {t for (t, _, _), name in stages.items() if "@" not in name}
     assert own == {"ch11_author_profiling", "ch11_title_generation", "ch12_bert_pretrain", "ch12_bert_finetune",
-                   "ch12_transformer_translation"}
+                   "ch12_transformer_translation", "ch13_span_reader"}
     # a task whose variants are datasets of its own (12.1: imdb, mr) has a foreach stage over them
     by_variant = {t for (t, v, _) in stages if v} - set(embeddings) - {"ch07_kim2014"}
-    assert by_variant == {"ch12_transformer_classifier"}
+    assert by_variant == {"ch12_transformer_classifier", "ch13_babi_memnn", "ch13_babi_rnn"}
     for t in by_variant:
         assert {(v, step) for (u, v, step) in stages if u == t} == {
             (v, step) for v in registry[t].variants for step in ("train", "evaluate")}
+    # chapter 13's bAbI matrix runs each model on each run that prepare_babi parses: all with files offline
+    assert load(REPO / "params.yaml")["prepare"]["babi"]["tasks"] == list(registry["ch13_babi_memnn"].variants)
     stages_of = (set(in_dvc) | set(embeddings) | set(text_tasks) | set(translation) | {"ch07_kim2014"} | own
                  | by_variant)
     assert stages_of == set(registry) and not set(in_dvc) & set(embeddings) and not set(in_dvc) & set(text_tasks)

@@ -1,0 +1,221 @@
+"""Chapter 13: the bAbI parser and arrays, the memory network and babi_rnn, BiDAF's layers and span decoding,
+the CMRC reader through the stages, stages.answer and the MLflow pyfunc, all on small synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from dltm import babi, spans
+from dltm.cli import UserError
+from dltm.reading import AttentionFlow, MemoryHop, position_encoding
+from pipelines import ch13_reading as ch13
+
+from .conftest import find_mirror, run_task, synthetic_babi_tree, synthetic_cmrc
+
+
+def prepared_babi(tmp_path, n_train: int = 150, n_test: int = 40):
+    raw = tmp_path / "data" / "raw" / "babi"
+    synthetic_babi_tree(raw, n_train, n_test)
+    babi.prepare_babi(raw, tmp_path / "data" / "prepared" / "babi", {"tasks": ["qa1-1k"]})
+    return tmp_path / "data" / "prepared" / "babi"
+
+
+def test_the_parser_reads_stories_questions_and_supporting_facts(tmp_path):
+    path = tmp_path / "qa.txt"
+    path.write_text("1 Mary moved to the bathroom.\n2 John went to the hallway.\n3 Where is Mary? \tbathroom\t1\n"
+                    "4 Daniel went back to the hallway.\n5 Where is Daniel? \thallway\t4\n1 Sandra got the milk.\n"
+                    "2 What does Sandra have? \tmilk\t1\n", encoding="utf-8")
+    stories = babi.parse_babi(path)
+    assert len(stories) == 2 and babi.questions(stories) == 3
+    first = stories[0]
+    assert first.statements[0] == ["mary", "moved", "to", "the", "bathroom"]
+    # a question sees the statements before it; its supporting fact is a statement index, not a line number
+    assert [(q.after, q.answer, q.supporting) for q in first.questions] == [(2, "bathroom", [0]),
+                                                                            (3, "hallway", [2])]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("1 Mary moved.\n3 John moved.\n", "line 2: line number 3 does not follow 1"),
+    ("1 Mary moved.\nJohn moved.\n", "line 2: expected 'N text'"),
+    ("1 Mary moved.\n2 Where is Mary?\tkitchen\n", "line 2: a question line needs"),
+    ("1 Mary moved.\n2 Where is Mary?\tkitchen\t7\n", "line 2: supporting facts '7' are not earlier statements"),
+])
+def test_a_malformed_line_is_named(tmp_path, text, match):
+    path = tmp_path / "qa.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UserError, match=match) as e:
+        babi.parse_babi(path)
+    assert str(path) in str(e.value)
+
+
+def test_memories_keep_the_latest_statements_last_and_supporting_slots(tmp_path):
+    story = babi.Story([["a", "b"], ["c"], ["d", "e", "f"]],
+                       [babi.Question(3, ["where", "a"], "x", [0, 2]), babi.Question(1, ["where"], "y", [0])])
+    vocab = babi.BabiVocabulary.build([story], memory_size=2)
+    assert vocab.sentence_length == 3 and vocab.answers == ["x", "y"] and vocab.story_words == 4
+    data = babi.vectorize([story], vocab)
+    ids = {w: i for i, w in enumerate(vocab.words)}
+    assert data.memories.shape == (2, 2, 3)
+    # question 1 sees the last 2 of 3 statements: "c" then "d e f"; statement 0 fell out of the memory
+    np.testing.assert_array_equal(data.memories[0], [[ids["c"], 0, 0], [ids["d"], ids["e"], ids["f"]]])
+    assert data.supporting == [[1], [1]]  # statement 2 sits in slot 1; question 2: one statement, in the last slot
+    np.testing.assert_array_equal(data.memories[1, 0], [0, 0, 0])
+    seq = babi.story_sequences(data, vocab.story_words)
+    np.testing.assert_array_equal(seq[0], [ids["c"], ids["d"], ids["e"], ids["f"]])
+    np.testing.assert_array_equal(seq[1], [0, 0, ids["a"], ids["b"]])
+
+
+def test_position_encoding_is_the_papers_formula():
+    pe = position_encoding(4, 3)
+    j, k = 2, 3  # l_kj = (1 - j/J) - (k/d)(1 - 2j/J), 1-based
+    assert pe.shape == (4, 3) and pe[j - 1, k - 1] == pytest.approx((1 - j / 4) - (k / 3) * (1 - 2 * j / 4))
+
+
+def test_a_hop_attends_only_to_filled_memories():
+    rng = np.random.default_rng(0)
+    u, keys, values = (rng.normal(size=s).astype("float32") for s in ((2, 4), (2, 3, 4), (2, 3, 4)))
+    ids = np.array([[[0, 0], [5, 0], [6, 7]], [[1, 0], [2, 0], [3, 0]]], dtype="int32")
+    out, p = (np.asarray(t) for t in MemoryHop()(u, keys, values, ids))
+    assert p[0, 0] == 0.0 and p[0, 1:].sum() == pytest.approx(1.0, abs=1e-6)
+    scores = np.einsum("d,sd->s", u[1], keys[1])
+    want = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+    np.testing.assert_allclose(p[1], want, rtol=1e-5)
+    np.testing.assert_allclose(out[1], u[1] + want @ values[1], rtol=1e-5)
+
+
+def test_memory_network_learns_single_supporting_facts_then_shows_its_hops(tmp_path, monkeypatch):
+    prepared_babi(tmp_path)
+    small = {"ch13_babi_memnn.epochs": 40, "ch13_babi_memnn.embed_dim": 16, "ch13_babi_memnn.memory_size": 10,
+             "ch13_babi_memnn.early_stopping_patience": 0}
+    m = run_task(tmp_path, monkeypatch, "ch13_babi_memnn", small, variant="qa1-1k")
+    assert m["n_examples"] == 200 and m["test_accuracy"] > 0.9  # chance: 1/6
+    assert m["test_error"] == pytest.approx(1 - m["test_accuracy"])
+    assert (tmp_path / "plots" / "ch13_babi_memnn-qa1-1k" / "eval" / "memory_attention.png").stat().st_size > 0
+    model = keras.saving.load_model(tmp_path / "models" / "ch13_babi_memnn-qa1-1k" / "model.keras")
+    stories = babi.load_stories(tmp_path / "data" / "prepared" / "babi", "qa1-1k", "test")
+    vocab = babi.BabiVocabulary.from_json(json.loads(
+        (tmp_path / "models" / "ch13_babi_memnn-qa1-1k" / ch13.BABI_VOCAB_FILE).read_text()))
+    data = babi.vectorize(stories, vocab)
+    weights = ch13.hop_attention(model, ch13.babi_inputs(data, vocab))
+    assert weights.shape == (200, 3, 10)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    # the last hop's strongest memory is the supporting fact for most questions
+    hits = np.mean([int(w[-1].argmax()) in s for w, s in zip(weights, data.supporting, strict=True)])
+    assert hits > 0.8
+
+
+def test_babi_rnn_trains_and_a_run_not_prepared_is_named(tmp_path, monkeypatch):
+    prepared_babi(tmp_path, n_train=60, n_test=20)
+    small = {"ch13_babi_rnn.epochs": 2, "ch13_babi_rnn.embed_dim": 8, "ch13_babi_rnn.sentence_hidden": 8,
+             "ch13_babi_rnn.query_hidden": 8}
+    m = run_task(tmp_path, monkeypatch, "ch13_babi_rnn", small, variant="qa1-1k")
+    assert m["n_examples"] == 100 and 0.0 <= m["test_accuracy"] <= 1.0
+    from stages import train
+
+    with pytest.raises(Exception, match="list qa2-1k in params.yaml prepare.babi.tasks"):
+        train.main(["ch13_babi_rnn", "--variant", "qa2-1k"])
+
+
+def test_attention_flow_matches_numpy():
+    rng = np.random.default_rng(1)
+    h, u = rng.normal(size=(1, 4, 6)).astype("float32"), rng.normal(size=(1, 3, 6)).astype("float32")
+    cm, qm = np.array([[True, True, True, False]]), np.array([[True, True, False]])
+    layer = AttentionFlow()
+    g = np.asarray(layer(h, u, cm, qm))
+    w_h, w_u, w_hu = (np.asarray(w) for w in (layer.w_h, layer.w_u, layer.w_hu))
+    s = np.array([[w_h @ h[0, t] + w_u @ u[0, j] + w_hu @ (h[0, t] * u[0, j]) for j in range(3)] for t in range(4)])
+    a = np.exp(s[:, :2] - s[:, :2].max(1, keepdims=True))
+    a /= a.sum(1, keepdims=True)  # context-to-query over the 2 real question words
+    u_tilde = a @ u[0, :2]
+    best = s[:3, :2].max(1)  # query-to-context over the 3 real context words
+    b = np.exp(best - best.max()) / np.exp(best - best.max()).sum()
+    h_tilde = b @ h[0, :3]
+    want = np.concatenate([h[0], u_tilde, h[0] * u_tilde, h[0] * h_tilde], axis=-1)
+    np.testing.assert_allclose(g[0, :3], want[:3], rtol=1e-4, atol=1e-5)
+
+
+def test_best_spans_is_the_brute_force_argmax_under_the_length_cap():
+    rng = np.random.default_rng(2)
+    p1, p2 = rng.random((5, 9)), rng.random((5, 9))
+    found, scores = spans.best_spans(p1, p2, max_answer_words=3)
+    for n in range(5):
+        pairs = [(i, j) for i in range(9) for j in range(i, min(9, i + 3))]
+        i, j = max(pairs, key=lambda ij: p1[n, ij[0]] * p2[n, ij[1]])
+        assert tuple(found[n]) == (i, j) and scores[n] == pytest.approx(p1[n, i] * p2[n, j])
+
+
+def test_answer_spans_map_to_words_and_a_wrong_offset_is_searched():
+    tokens = spans.segment("北京是中国的首都。上海是中国最大的城市。")
+    assert "".join(tokens.words) == "北京是中国的首都。上海是中国最大的城市。"
+    paragraphs = [{"context": "北京是中国的首都。上海是中国最大的城市。", "qas": [
+        {"id": "q1", "question": "中国的首都是哪里？", "answers": [{"text": "北京", "answer_start": 0}]},
+        {"id": "q2", "question": "最大的城市？", "answers": [{"text": "上海", "answer_start": 3}]},  # misses
+        {"id": "q3", "question": "？", "answers": [{"text": "东京", "answer_start": 0}]}]}]
+    out, counts = spans.prepare_split(paragraphs)
+    p = out[0]
+    q1, q2, q3 = p["qas"]
+    assert spans.span_text(p, *q1["span"]) == "北京" and spans.span_text(p, *q2["span"]) == "上海"
+    assert q3["span"] is None and counts == {"questions": 3, "located": 2, "not_located": 1,
+                                             "answer_start_corrected": 1, "paragraphs": 1}
+
+
+READER_SMALL = {"ch13_span_reader.epochs": 30, "ch13_span_reader.context_words": 24,
+                "ch13_span_reader.question_words": 8, "ch13_span_reader.word_dim": 16,
+                "ch13_span_reader.char_filters": 8, "ch13_span_reader.hidden": 12, "ch13_span_reader.batch_size": 16,
+                "ch13_span_reader.min_count": 1, "ch13_span_reader.max_answer_words": 3,
+                "ch13_span_reader.learning_rate": 0.01}
+
+
+def test_span_reader_learns_then_answers_by_the_stage_and_the_pyfunc(tmp_path, monkeypatch, capsys):
+    raw = tmp_path / "data" / "raw" / "cmrc2018"
+    synthetic_cmrc(raw / "cmrc2018_train.json", 400, 0)
+    synthetic_cmrc(raw / "cmrc2018_dev.json", 60, 1)
+    synthetic_cmrc(raw / "cmrc2018_trial.json", 5, 2)  # the download's third file, unused
+    spans.prepare_cmrc2018(raw, tmp_path / "data" / "prepared" / "cmrc2018", {"max_questions": None})
+    m = run_task(tmp_path, monkeypatch, "ch13_span_reader", READER_SMALL)
+    assert m["n_examples"] == 60 and m["test_em"] > 0.8 and m["test_f1"] >= m["test_em"]  # chance: 1/3
+    assert (tmp_path / "plots" / "ch13_span_reader" / "eval" / "span_probabilities.png").stat().st_size > 0
+    assert "| 小" in (tmp_path / "plots" / "ch13_span_reader" / "eval" / "samples.md").read_text(encoding="utf-8")
+
+    from stages import answer
+
+    capsys.readouterr()
+    assert answer.main(["ch13_span_reader", "--context", "老王的颜色是黑色。小红的颜色是绿色。张三的颜色是白色。",
+                        "--question", "小红的颜色是什么？"]) == 0
+    text, score = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert text == "绿色" and 0 < float(score) <= 1
+
+    from dltm import cli
+
+    assert cli.run(answer.main, ["ch13_span_reader", "--context", " ", "--question", "谁？"]) == 2
+    assert "error: --context and --question must both be non-empty text" in capsys.readouterr().err
+    assert cli.run(answer.main, ["ch13_babi_memnn", "--context", "a", "--question", "b"]) == 2
+    assert "unknown reader 'ch13_babi_memnn'; answer takes: ch13_span_reader" in capsys.readouterr().err
+
+    import mlflow
+    import pandas as pd
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    version = mlflow.MlflowClient().get_model_version_by_alias("ch13_span_reader", "champion")
+    model = mlflow.pyfunc.load_model(f"models:/ch13_span_reader/{version.version}")
+    out = model.predict(pd.DataFrame({"context": ["李四的颜色是蓝色。小明的颜色是黄色。老王的颜色是红色。"],
+                                      "question": ["小明的颜色是什么？"]}))
+    assert list(out.columns) == ["answer", "score", "start"] and out["answer"][0] == "黄色"
+    assert out["start"][0] == "李四的颜色是蓝色。小明的颜色是".__len__()
+    with pytest.raises(Exception, match=r"missing inputs \[.question.\]"):
+        model.predict(pd.DataFrame({"context": ["李四的颜色是蓝色。"]}))
+
+
+@pytest.mark.skipif(find_mirror() is None, reason="the dataset mirror (DLTM_DATA_MIRROR) is not present")
+def test_real_babi_files_parse_with_the_manifests_counts(tmp_path):
+    root = find_mirror() / "babi"
+    for run in ("qa1-10k", "qa3-1k", "qa18-1k"):
+        for split in ("train", "test"):
+            stories = babi.parse_babi(babi.babi_file(root, run, split))
+            want = 10000 if (run.endswith("10k") and split == "train") else 1000
+            assert babi.questions(stories) == want
+    assert len(babi.parse_babi(babi.babi_file(root, "qa18-1k", "test"))) == 199  # the manifest's story count
