@@ -42,14 +42,15 @@ stale: setup                         ## list the stale committed results and mar
 # test_gpu_check.py run whole stages on JAX in the first pass.
 JAX_TESTS = tests/test_models.py tests/test_rnn.py tests/test_training.py tests/test_skipgram.py tests/test_ch06.py \
 	tests/test_ch09.py tests/test_decoding.py tests/test_attention.py tests/test_batches.py tests/test_ch10.py \
-	tests/test_ch11_profiling.py tests/test_ch11_titles.py tests/test_ch12_transformer.py tests/test_ch12_bert.py
+	tests/test_ch11_profiling.py tests/test_ch11_titles.py tests/test_ch12_transformer.py tests/test_ch12_bert.py \
+	tests/test_ch13_reading.py
 
 test: setup                          ## the test suite, as CI runs it (then the chapters' model tests on JAX)
 	python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder  # files in collection order: conftest.FIRST
 	KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider $(JAX_TESTS) \
 	  -k "not rnn_comparison and not peephole and not end_to_end_and_predict and not gensim \
 	      and not (test_ch10 and not attention) and not author_profiling_task_end_to_end and not on_imdb \
-	      and not longer_than_the_pretrained and not transformer_learns"
+	      and not longer_than_the_pretrained and not transformer_learns and not span_reader_learns"
 
 lint: setup
 	ruff check .

@@ -138,6 +138,21 @@ def test_attention_flow_matches_numpy():
     np.testing.assert_allclose(g[0, :3], want[:3], rtol=1e-4, atol=1e-5)
 
 
+def test_bidaf_gives_start_and_end_distributions_over_the_real_context_words():
+    keras.utils.set_random_seed(0)
+    model = ch13.build_bidaf(words=30, chars=20, context_words=7, question_words=4, word_chars=3, word_dim=8,
+                             char_filters=4, hidden=4)
+    rng = np.random.default_rng(0)
+    cw = np.array([[3, 4, 5, 6, 7, 0, 0]], dtype="int32")
+    qw = np.array([[8, 9, 0, 0]], dtype="int32")
+    cc = (rng.integers(1, 20, (1, 7, 3)) * (cw[..., None] > 0)).astype("int32")
+    qc = (rng.integers(1, 20, (1, 4, 3)) * (qw[..., None] > 0)).astype("int32")
+    p = np.asarray(model([cw, cc, qw, qc], training=False))
+    assert p.shape == (1, 2, 7)
+    np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-5)
+    assert p[0, :, 5:].max() < 1e-6  # padding is never a start or an end
+
+
 def test_best_spans_is_the_brute_force_argmax_under_the_length_cap():
     rng = np.random.default_rng(2)
     p1, p2 = rng.random((5, 9)), rng.random((5, 9))
