@@ -234,3 +234,19 @@ def test_real_babi_files_parse_with_the_manifests_counts(tmp_path):
             want = 10000 if (run.endswith("10k") and split == "train") else 1000
             assert babi.questions(stories) == want
     assert len(babi.parse_babi(babi.babi_file(root, "qa18-1k", "test"))) == 199  # the manifest's story count
+
+
+def test_the_babi_table_counts_the_mean_error_and_the_tasks_passed(tmp_path):
+    (tmp_path / "metrics").mkdir()
+    for run, error in (("qa1-1k", 0.01), ("qa2-1k", 0.30)):
+        (tmp_path / "metrics" / f"ch13_babi_memnn-{run}.json").write_text(json.dumps({"test_error": error}))
+    (tmp_path / "metrics" / "ch13_span_reader.json").write_text(json.dumps(
+        {"test_em": 0.25, "test_f1": 0.5, "n_examples": 3219, "answers_past_context_words": 150}))
+    lines = ch13.babi_table(tmp_path)
+    table = {line.split(" | ")[0]: line.split(" | ")[1:] for line in lines if line.startswith("| ")}
+    assert table["| 1 single-supporting-fact"][0] == "1.0" and table["| 2 two-supporting-facts"][0] == "30.0"
+    assert table["| **mean error**"][0] == "15.5 (2 tasks)" and table["| **passed** (error < 5%)"][0] == "1/2"
+    assert table["| **passed** (error < 5%)"][1] == "9/20"  # the reference column, counted the same way
+    assert any(line.startswith("Not run here: 76 runs") for line in lines)
+    reader = "\n".join(ch13.reader_table(tmp_path))
+    assert "| BiDAF from scratch, ours (3219 dev questions) | 25.0 | 50.0 |" in reader and "150 dev answers" in reader
