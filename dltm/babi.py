@@ -88,41 +88,51 @@ def babi_file(root: str | os.PathLike, run: str, split: str) -> Path:
 
 def parse_babi(path: str | os.PathLike) -> list[Story]:
     """The stories of one bAbI file. Raises MissingOutputError when it is missing and UserError naming the file
-    and line for a line that is not ``N text``, a number that does not continue its story, a question line
-    without three tab-separated fields, or a supporting fact that is not an earlier statement of the story."""
+    (and line) for a file that is not UTF-8 or holds no question, a line that is not ``N text``, a number that
+    does not continue its story, a question line without three tab-separated fields, or a supporting fact that
+    is not an earlier statement of the story."""
     path = Path(path)
     if not path.is_file():
         raise MissingOutputError(f"{path}: missing; run `dvc repro download@babi` first")
     stories: list[Story] = []
     line_to_statement: dict[int, int] = {}
     expected = 1
-    with open(path, encoding="utf-8", newline="\n") as f:
-        for number, line in enumerate(f, 1):
-            where = f"{path}, line {number}"
-            m = re.fullmatch(r"(\d+) (.*)", line.rstrip("\n"))
-            if not m:
-                raise UserError(f"{where}: expected 'N text', got {line[:60]!r}")
-            n, text = int(m.group(1)), m.group(2)
-            if n == 1:
-                stories.append(Story())
-                line_to_statement = {}
-            elif n != expected:
-                raise UserError(f"{where}: line number {n} does not follow {expected - 1}")
-            expected = n + 1
-            story = stories[-1]
-            if "\t" not in text:
-                line_to_statement[n] = len(story.statements)
-                story.statements.append(tokenize(text))
-                continue
-            parts = text.split("\t")
-            if len(parts) != 3 or not parts[1].strip():
-                raise UserError(f"{where}: a question line needs 'question<TAB>answer<TAB>supporting facts'")
-            try:
-                supporting = [line_to_statement[int(s)] for s in parts[2].split()]
-            except (KeyError, ValueError):
-                raise UserError(f"{where}: supporting facts {parts[2]!r} are not earlier statements") from None
-            story.questions.append(Question(len(story.statements), tokenize(parts[0]), parts[1].strip(),
-                                            supporting))
+    try:
+        with open(path, encoding="utf-8", newline="\n") as f:
+            lines = list(f)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text ({e})") from None
+    for number, line in enumerate(lines, 1):
+        where = f"{path}, line {number}"
+        m = re.fullmatch(r"(\d+) (.*)", line.rstrip("\n"))
+        if not m:
+            raise UserError(f"{where}: expected 'N text', got {line[:60]!r}")
+        n, text = int(m.group(1)), m.group(2)
+        if n == 1:
+            stories.append(Story())
+            line_to_statement = {}
+        elif not stories:
+            raise UserError(f"{where}: a story starts at line number 1, got {n}")
+        elif n != expected:
+            raise UserError(f"{where}: line number {n} does not follow {expected - 1}")
+        expected = n + 1
+        story = stories[-1]
+        if "\t" not in text:
+            line_to_statement[n] = len(story.statements)
+            story.statements.append(tokenize(text))
+            continue
+        parts = text.split("\t")
+        if len(parts) != 3 or not parts[1].strip():
+            raise UserError(f"{where}: a question line needs 'question<TAB>answer<TAB>supporting facts'")
+        try:
+            supporting = [line_to_statement[int(s)] for s in parts[2].split()]
+        except (KeyError, ValueError):
+            raise UserError(f"{where}: supporting facts {parts[2]!r} are not earlier statements") from None
+        story.questions.append(Question(len(story.statements), tokenize(parts[0]), parts[1].strip(),
+                                        supporting))
+    if not any(st.questions for st in stories):
+        raise UserError(f"{path}: no question in it (bAbI's lines: 'N statement' or 'N question<TAB>answer<TAB>"
+                        f"supporting facts')")
     return stories
 
 

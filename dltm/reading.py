@@ -17,6 +17,12 @@ from keras import layers, ops
 from dltm.attention import masked_softmax
 
 
+def very_negative(x):
+    """A tensor like ``x`` of the most negative value its dtype holds comfortably (-1e9; -6e4 in float16, whose
+    range ends at -65,504), for masking before a max or a softmax without inf * 0 = NaN."""
+    return ops.full_like(x, -6e4 if keras.backend.standardize_dtype(x.dtype) == "float16" else -1e9)
+
+
 def position_encoding(sentence_length: int, dim: int) -> np.ndarray:
     """Sukhbaatar et al. (2015), section 4.1: l_kj = (1 - j/J) - (k/d)(1 - 2j/J) for word j = 1..J of a
     sentence and embedding dimension k = 1..d; (J, d) float32. A sentence's vector is sum_j l_j * A x_j, so that
@@ -131,8 +137,8 @@ class AttentionFlow(layers.Layer):
         s = self.similarity(h, u)
         a = masked_softmax(s, query_mask)  # (batch, T, J)
         u_tilde = ops.einsum("btj,bjd->btd", a, u)
-        keep = ops.cast(query_mask, s.dtype)[:, None, :]
-        best = ops.max(s * keep - 1e9 * (1 - keep), axis=-1)  # (batch, T): max over the real query words
+        real = ops.expand_dims(query_mask, 1)  # (batch, 1, J)
+        best = ops.max(ops.where(real, s, very_negative(s)), axis=-1)  # (batch, T): max over the real query words
         b = ops.squeeze(masked_softmax(ops.expand_dims(best, 1), context_mask), 1)  # (batch, T)
         h_tilde = ops.einsum("bt,btd->bd", b, h)[:, None, :]
         return ops.concatenate([h, u_tilde, h * u_tilde, h * h_tilde], axis=-1)
@@ -156,8 +162,8 @@ class SpanPointers(layers.Layer):
     def call(self, g, m, m2, mask):
         start = ops.einsum("btd,d->bt", ops.concatenate([g, m], axis=-1), self.w1)
         end = ops.einsum("btd,d->bt", ops.concatenate([g, m2], axis=-1), self.w2)
-        logits = ops.stack([start, end], axis=1)
-        return ops.softmax(ops.where(ops.expand_dims(mask, 1), logits, ops.full_like(logits, -1e9)), axis=-1)
+        logits = ops.cast(ops.stack([start, end], axis=1), "float32")  # a float32 softmax under mixed precision
+        return ops.softmax(ops.where(ops.expand_dims(mask, 1), logits, very_negative(logits)), axis=-1)
 
     def compute_mask(self, *args, **kwargs):
         return None
@@ -191,9 +197,8 @@ class CharacterCNN(layers.Layer):
         shape = ops.shape(ids)
         x = self.embedding(ops.reshape(ids, (-1, shape[-1])))  # (batch * T, W, e)
         x = self.conv(x)
-        x = x - 1e9 * ops.expand_dims(1 - ops.cast(ops.not_equal(ops.reshape(ids, (-1, shape[-1])), 0), x.dtype),
-                                      -1)
-        x = ops.maximum(ops.max(x, axis=1), 0.0)  # a word of no character (padding) gets zeros
+        real = ops.expand_dims(ops.not_equal(ops.reshape(ids, (-1, shape[-1])), 0), -1)  # (batch * T, W, 1)
+        x = ops.maximum(ops.max(ops.where(real, x, very_negative(x)), axis=1), 0.0)  # no character (padding): 0
         return ops.reshape(x, (shape[0], shape[1], self.filters))
 
     def get_config(self):

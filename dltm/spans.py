@@ -81,17 +81,25 @@ def read_squad(path: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise MissingOutputError(f"{path}: missing; run `dvc repro download@{path.parent.name}` first")
+    layout = "{data: [{paragraphs: [{context, qas: [{id, question, answers: [{text, answer_start}]}]}]}]}"
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         paragraphs = [p for article in doc["data"] for p in article["paragraphs"]]
         for p in paragraphs:
             if not isinstance(p["context"], str):
-                raise TypeError("context is not a string")
+                raise TypeError("a context is not a string")
             for qa in p["qas"]:
-                qa["id"], qa["question"], qa["answers"]  # noqa: B018 -- each must exist
-    except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{path}: not SQuAD's layout {{data: [{{paragraphs: [{{context, qas: [{{id, question, "
-                        f"answers}}]}}]}}]}} ({type(e).__name__}: {e})") from None
+                qa["id"], qa["question"]  # noqa: B018 -- each must exist
+                answers = qa["answers"]
+                if not isinstance(answers, list) or not answers:
+                    raise TypeError(f"question {qa['id']}: answers must be a non-empty list")
+                for a in answers:
+                    if not isinstance(a, dict) or not isinstance(a.get("text"), (str, int, float)):
+                        raise TypeError(f"question {qa['id']}: an answer without a text")
+    except (ValueError, KeyError, TypeError) as e:  # UnicodeDecodeError and JSON's errors are ValueErrors
+        raise UserError(f"{path}: not SQuAD's layout {layout} ({type(e).__name__}: {e})") from None
+    if not any(p["qas"] for p in paragraphs):
+        raise UserError(f"{path}: no question in it")
     return paragraphs
 
 
@@ -280,6 +288,8 @@ class Answer:
     """p_start * p_end of the span."""
     start: int
     """The answer's first character in the context."""
+    context_cut: bool = False
+    """Whether the context had more words than the reader reads (``context_words``): the rest was not searched."""
 
 
 class SpanReader:
@@ -291,11 +301,14 @@ class SpanReader:
         path = folder / READER_FILE
         if not path.is_file():
             raise MissingOutputError(f"{path}: missing" + (f"; {hint}" if hint else ""))
-        self.folder, info = folder, read_json(path)
-        self.vocab = SpanVocabulary.from_json(info["vocabulary"])
-        self.max_answer_words = int(info["max_answer_words"])
-        self.example = info.get("example", {})
-        self._model = None
+        try:
+            info = read_json(path)
+            self.vocab = SpanVocabulary.from_json(info["vocabulary"])
+            self.max_answer_words = int(info["max_answer_words"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{path}: not a reader's {READER_FILE} ({type(e).__name__}: {e})"
+                            + (f"; {hint}" if hint else "")) from None
+        self.folder, self.example, self._model = folder, info.get("example", {}), None
 
     @property
     def model(self):
@@ -307,7 +320,9 @@ class SpanReader:
         return self._model
 
     def answer(self, pairs: list[tuple[str, str]]) -> list[Answer]:
-        """The best span of each (context, question) pair. Raises UserError for an empty context or question."""
+        """The best span of each (context, question) pair, within the context's first ``vocab.context_words``
+        words and the question's first ``vocab.question_words`` (the model's input sizes; :attr:`Answer.
+        context_cut` says when a context was longer). Raises UserError for an empty context or question."""
         paragraphs, items = [], []
         for i, (context, question) in enumerate(pairs, 1):
             if not str(context).strip() or not str(question).strip():
@@ -321,5 +336,6 @@ class SpanReader:
         out = []
         for p, (s, e), score in zip(paragraphs, spans, scores, strict=True):
             last = len(p["words"]) - 1
-            out.append(Answer(span_text(p, int(s), int(e)), float(score), p["starts"][min(int(s), last)]))
+            out.append(Answer(span_text(p, int(s), int(e)), float(score), p["starts"][min(int(s), last)],
+                              len(p["words"]) > self.vocab.context_words))
         return out

@@ -33,18 +33,7 @@ from keras import layers
 from dltm import params as P
 from dltm.babi import SIZES, TASK_NAMES, BabiData, BabiVocabulary, load_stories, story_sequences, vectorize
 from dltm.io import read_json, write_json
-from dltm.qa_metrics import cmrc_scores
 from dltm.reading import MemoryHop, PositionEncodedSum, SplitAt, StoryAndQuestion, TemporalEncoding
-from dltm.spans import (
-    INPUT_NAMES,
-    READER_FILE,
-    SpanReader,
-    SpanVocabulary,
-    best_spans,
-    examples,
-    load_split,
-    span_text,
-)
 from dltm.tasks import Context, Reference, Task, dvc_stage
 from dltm.training import ClassifierData, FitSettings, load_model, train_classifier
 
@@ -93,7 +82,10 @@ def build_memn2n(vocabulary_size: int, answers: int, memory_size: int, sentence_
     c_i), with A^{k+1} = C^k, so ``hops + 1`` embedding tables in all; a sentence's vector is the position-
     encoded sum of its words, plus a learned vector per slot (temporal encoding); p = softmax(u^k . m_i),
     u^{k+1} = u^k + sum_i p_i c_i; the answer is softmax(W u^{K+1}), W a Dense layer of its own (the paper ties
-    W^T = C^K; here answers are a class set of their own, bAbI's answer words)."""
+    W^T = C^K; here answers are a class set of their own, bAbI's answer words). Two more departures: each hop has
+    temporal tables of its own, T_A^k and T_C^k (the paper ties them as A and C: T_A^{k+1} = T_C^k), and J in the
+    position encoding is the longest sentence (the padded length), not each sentence's own length, as most
+    reimplementations do."""
     ids = keras.Input((memory_size + 1, sentence_length), dtype="int32", name="story_and_question")
     memories, question = StoryAndQuestion(name="split")(ids)
     init = keras.initializers.RandomNormal(stddev=0.1)  # the paper's N(0, 0.1)
@@ -270,8 +262,10 @@ READER_SETTINGS = {"word_dim": int, "char_dim": int, "char_filters": int, "char_
                    "modeling_layers": int, "dropout": float}
 
 
-def reader_vocabulary(ctx: Context, paragraphs: list[dict[str, Any]]) -> SpanVocabulary:
-    """The words and characters of the training paragraphs, by the task's params."""
+def reader_vocabulary(ctx: Context, paragraphs: list[dict[str, Any]]):
+    """The words and characters of the training paragraphs, by the task's params (a dltm.spans.SpanVocabulary)."""
+    from dltm.spans import SpanVocabulary
+
     keys = ("max_words", "min_count", "context_words", "question_words", "word_chars")
     return SpanVocabulary.build(paragraphs, *(P.require(ctx.params, k, int, ctx.task.id) for k in keys))
 
@@ -282,6 +276,7 @@ def train_span_reader(ctx: Context) -> dict[str, Any]:
     plus that of the gold end, halved (Seo et al.'s loss / 2). Saves model.keras and reader.json."""
     from dltm import runtime
     from dltm.batches import dataset
+    from dltm.spans import INPUT_NAMES, examples, load_split
     from dltm.tracking import curve_names, epoch_logger
     from dltm.training import StopOnNonFiniteLoss, optimizer
 
@@ -307,12 +302,13 @@ def train_span_reader(ctx: Context) -> dict[str, Any]:
         callbacks.append(keras.callbacks.EarlyStopping(patience=s["early_stopping_patience"],
                                                        restore_best_weights=True, verbose=1))
     start = time.perf_counter()
-    hist = model.fit(dataset(fit_x, y[:n_fit], s["batch_size"], ctx.run.seed),
-                     validation_data=dataset(val_x, y[n_fit:n], s["batch_size"]) if n > n_fit else None,
+    batch = s["batch_size"] * strategy.num_replicas_in_sync  # per device, as train_classifier's
+    hist = model.fit(dataset(fit_x, y[:n_fit], batch, ctx.run.seed),
+                     validation_data=dataset(val_x, y[n_fit:n], batch) if n > n_fit else None,
                      epochs=epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - start
     history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()}, "val")
-    example = paragraphs[0]
+    example = next(p for p in paragraphs if p["qas"])  # the pyfunc's input example
     info = {"vocabulary": vocab.to_json(), "max_answer_words": s["max_answer_words"],
             "example": {"context": example["context"][:300], "question": "".join(example["qas"][0]["question"])}}
     save_reader(ctx, model, info, history, seconds)
@@ -329,6 +325,7 @@ def save_reader(ctx: Context, model: keras.Model, info: dict[str, Any], history:
     and the pyfunc that takes (context, question) pairs."""
     from dltm.evaluation import history_png
     from dltm.io import atomic_path
+    from dltm.spans import READER_FILE
     from dltm.training import MODEL_FILE, model_summary, write_history_csv
 
     summary = model_summary(model)
@@ -355,6 +352,8 @@ def evaluate_span_reader(ctx: Context) -> dict[str, Any]:
     reference answer counts; a question whose answer lies past ``context_words`` can only be missed), samples
     and a picture of the start/end probabilities over a dev passage."""
     from dltm.evaluation import write_metrics
+    from dltm.qa_metrics import cmrc_scores
+    from dltm.spans import INPUT_NAMES, SpanReader, best_spans, examples, load_split, span_text
 
     reader = SpanReader(ctx.model_dir, f"run `dvc repro {dvc_stage(ctx.task.id)}` first")
     paragraphs = load_split(ctx.prepared(ctx.task.dataset), "dev")

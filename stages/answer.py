@@ -42,7 +42,11 @@ def answer(task: str, context: str, question: str, models: str = "models") -> tu
             model = mlflow.pyfunc.load_model(task)
         except Exception as e:  # noqa: BLE001 -- MLflow raises many kinds for a bad URI
             raise UserError(f"{task}: MLflow cannot load it ({str(e).splitlines()[0][:200]})") from None
-        if not isinstance(model.unwrap_python_model(), ReaderPyfunc):
+        try:
+            python_model = model.unwrap_python_model()
+        except Exception:  # noqa: BLE001 -- MLflow raises when the model is no pyfunc of ours (a keras flavor)
+            python_model = None
+        if not isinstance(python_model, ReaderPyfunc):
             raise UserError(f"{task}: not a reader's text_model")
         row = model.predict(pd.DataFrame({"context": [context], "question": [question]})).iloc[0]
         return str(row["answer"]), float(row["score"])
@@ -54,6 +58,9 @@ def answer(task: str, context: str, question: str, models: str = "models") -> tu
 
     reader = SpanReader(Path(models) / task, f"run `dvc repro {dvc_stage(task)}` first")
     found = reader.answer([(context, question)])[0]
+    if found.context_cut:
+        print(f"note: the reader reads the first {reader.vocab.context_words} words of a context; the rest of "
+              f"this one was not searched", file=sys.stderr)
     return found.answer, found.score
 
 
