@@ -155,8 +155,8 @@ def train_babi(ctx: Context) -> dict[str, Any]:
 
 
 def evaluate_babi(ctx: Context) -> dict[str, Any]:
-    """Accuracy and error (1 - accuracy; the paper's measure) on the run's 1,000 test questions; for the
-    memory network, a picture of each hop's attention over a test story."""
+    """Accuracy and error (1 - accuracy; the paper's measure) on the run's 1,000 test questions, sample answers
+    (eval/samples.md); for the memory network, a picture of each hop's attention over a test story."""
     from dltm.evaluation import write_metrics
 
     data, vocab, test = babi_data(ctx)
@@ -171,10 +171,31 @@ def evaluate_babi(ctx: Context) -> dict[str, Any]:
     metrics = {"accuracy": accuracy, "error": 1.0 - accuracy, "n_examples": int(n),
                "unseen_answers": int((data.y_test[:n] < 0).sum())}
     named = write_metrics(ctx, metrics, keep=("n_examples", "unseen_answers"))
+    write_babi_samples(ctx, vocab, test, np.asarray(probs).argmax(-1))
     if ctx.task.id == "ch13_babi_memnn":
         png = memory_attention_png(ctx, model, data, vocab, test)
         ctx.tracker.log_artifact(png, "plots")
     return named
+
+
+def write_babi_samples(ctx: Context, vocab: BabiVocabulary, test: BabiData, predicted: np.ndarray, k: int = 10
+                       ) -> Path:
+    """plots/<task>-<run>/eval/samples.md: the first ``k`` test questions with their story (the memories, the
+    supporting facts marked *), the answer and the model's."""
+    words = vocab.words
+    lines = [f"# {ctx.name}: test questions, the model's answers", ""]
+    for i in range(min(k, len(predicted))):
+        story = ["* " * (s in test.supporting[i]) + " ".join(words[w] for w in row if w)
+                 for s, row in enumerate(test.memories[i]) if row.any()]
+        answer = vocab.answers[test.answers[i]] if test.answers[i] >= 0 else "(an answer never given in training)"
+        lines += [f"{i + 1}. " + " / ".join(story), "",
+                  f"   {' '.join(words[w] for w in test.queries[i] if w)}? answer **{answer}**, the model: "
+                  f"**{vocab.answers[int(predicted[i])]}**", ""]
+    path = ctx.eval_dir / "samples.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    ctx.tracker.log_artifact(path, "samples")
+    return path
 
 
 def memory_attention_png(ctx: Context, model: keras.Model, data: ClassifierData, vocab: BabiVocabulary,

@@ -115,6 +115,8 @@ def test_babi_rnn_trains_and_a_run_not_prepared_is_named(tmp_path, monkeypatch):
     m = run_task(tmp_path, monkeypatch, "ch13_babi_rnn", small, variant="qa1-1k")
     run = json.loads((tmp_path / "models" / "ch13_babi_rnn-qa1-1k" / "run.json").read_text())
     assert m["n_examples"] == 100 and run["epochs"] == 2 and run["train_examples"] == 285  # 300 less 5% held out
+    samples = (tmp_path / "plots" / "ch13_babi_rnn-qa1-1k" / "eval" / "samples.md").read_text(encoding="utf-8")
+    assert samples.count("? answer **") == 10 and "* " in samples  # supporting facts marked
     model = keras.saving.load_model(tmp_path / "models" / "ch13_babi_rnn-qa1-1k" / "model.keras")
     assert model.get_layer("story_rnn").units == 8 and model.output.shape[-1] == len(PLACES)
     from dltm.cli import MissingOutputError
