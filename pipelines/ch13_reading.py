@@ -326,7 +326,7 @@ def train_span_reader(ctx: Context) -> dict[str, Any]:
     batch = s["batch_size"] * strategy.num_replicas_in_sync  # per device, as train_classifier's
     hist = model.fit(dataset(fit_x, y[:n_fit], batch, ctx.run.seed),
                      validation_data=dataset(val_x, y[n_fit:n], batch) if n > n_fit else None,
-                     epochs=epochs, verbose=0, callbacks=callbacks)
+                     epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)  # the dataset shuffles
     seconds = time.perf_counter() - start
     history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()}, "val")
     example = next(p for p in paragraphs if p["qas"])  # the pyfunc's input example
