@@ -50,7 +50,8 @@ test: setup                          ## the test suite, as CI runs it (then the 
 	KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider $(JAX_TESTS) \
 	  -k "not rnn_comparison and not peephole and not end_to_end_and_predict and not gensim \
 	      and not (test_ch10 and not attention) and not author_profiling_task_end_to_end and not on_imdb \
-	      and not longer_than_the_pretrained and not transformer_learns and not span_reader_learns"
+	      and not longer_than_the_pretrained and not transformer_learns and not span_reader_learns \
+	      and not memory_network_learns and not babi_rnn_trains"
 
 lint: setup
 	ruff check .
