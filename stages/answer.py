@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dltm import cli
 from dltm.cli import UserError
-from stages.predict import URI_SCHEMES
+from stages.predict import URI_SCHEMES, load_pyfunc
 
 READERS = ("ch13_span_reader",)
 """The tasks whose models answer questions about a text (each saves reader.json beside its model)."""
@@ -31,23 +31,11 @@ def answer(task: str, context: str, question: str, models: str = "models") -> tu
     if not context.strip() or not question.strip():
         raise UserError("--context and --question must both be non-empty text")
     if task.startswith(URI_SCHEMES):
-        import mlflow
         import pandas as pd
 
         from dltm.mlflow_models import ReaderPyfunc
-        from dltm.tracking import tracking_uri
 
-        mlflow.set_tracking_uri(tracking_uri())
-        try:
-            model = mlflow.pyfunc.load_model(task)
-        except Exception as e:  # noqa: BLE001 -- MLflow raises many kinds for a bad URI
-            raise UserError(f"{task}: MLflow cannot load it ({str(e).splitlines()[0][:200]})") from None
-        try:
-            python_model = model.unwrap_python_model()
-        except Exception:  # noqa: BLE001 -- MLflow raises when the model is no pyfunc of ours (a keras flavor)
-            python_model = None
-        if not isinstance(python_model, ReaderPyfunc):
-            raise UserError(f"{task}: not a reader's text_model")
+        model = load_pyfunc(task, ReaderPyfunc, "reader's text_model")
         row = model.predict(pd.DataFrame({"context": [context], "question": [question]})).iloc[0]
         return str(row["answer"]), float(row["score"])
     if task not in READERS:  # before TensorFlow is imported

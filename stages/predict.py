@@ -36,6 +36,28 @@ TEXT_CLASSIFIERS = ("ch07_simple_classifier", "ch07_kim_cnn", "ch07_kim2014", "c
 URI_SCHEMES = ("runs:/", "models:/")
 
 
+def load_pyfunc(uri: str, kind: type, what: str):
+    """The MLflow pyfunc at ``uri`` (``runs:/...`` or ``models:/...``), from the project's tracking store, when its
+    python model is a ``kind``; UserError naming ``uri`` when MLflow cannot load it or it is another model (a keras
+    flavor, another task's pyfunc): "<uri>: not a <what>"."""
+    import mlflow
+
+    from dltm.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except Exception as e:  # noqa: BLE001 -- MLflow raises many kinds for a bad URI
+        raise UserError(f"{uri}: MLflow cannot load it ({str(e).splitlines()[0][:200]})") from None
+    try:
+        python_model = model.unwrap_python_model()
+    except Exception:  # noqa: BLE001 -- MLflow raises when the model is no pyfunc of ours (a keras flavor)
+        python_model = None
+    if not isinstance(python_model, kind):
+        raise UserError(f"{uri}: not a {what}")
+    return model
+
+
 def predict(model_dir: str | Path, texts: list[str], hint: str | None = None,
             sources: list[str] | None = None) -> list[tuple[str, float]]:
     """(label, probability of that label) for each text, by the model in ``model_dir``.

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dltm import cli
 from dltm.cli import UserError
-from stages.predict import URI_SCHEMES, read_texts
+from stages.predict import URI_SCHEMES, load_pyfunc, read_texts
 
 TRANSLATORS = ("ch10_seq2seq_char", "ch10_seq2seq_char_fra", "ch10_seq2seq_word", "ch10_seq2seq_attention",
                "ch10_gru_cho")
@@ -43,18 +43,9 @@ def translate(task: str, texts: list[str], beam: int = 1, alpha: float = 1.0, mo
         if not text.strip():
             raise UserError(f"text {i}: empty, nothing to translate")
     if task.startswith(URI_SCHEMES):
-        import mlflow
-
         from dltm.mlflow_models import TranslatorPyfunc
-        from dltm.tracking import tracking_uri
 
-        mlflow.set_tracking_uri(tracking_uri())
-        try:
-            model = mlflow.pyfunc.load_model(task)
-        except Exception as e:  # noqa: BLE001 -- MLflow raises many kinds for a bad URI
-            raise UserError(f"{task}: MLflow cannot load it ({str(e).splitlines()[0][:200]})") from None
-        if not isinstance(model.unwrap_python_model(), TranslatorPyfunc):
-            raise UserError(f"{task}: not a translator's text_model")
+        model = load_pyfunc(task, TranslatorPyfunc, "translator's text_model")
         return list(model.predict(texts, params={"beam": beam, "length_alpha": alpha})["translation"])
     if task not in known:  # before TensorFlow is imported
         raise UserError(f"unknown translator {task!r}; translate takes: {', '.join(known)}, or an MLflow "
