@@ -66,7 +66,7 @@ bench: setup                         ## benchmarks/ (see benchmarks/README.md)
 # The experiments of this checkout beside the baseline, one row each: the seed and caps, the params that differ
 # between rows, and the headline metric (Task.metric, named test_* or as before) of each task whose result differs.
 # Every metric of two revisions: `dvc metrics diff <rev> <experiment>`; all 700 columns: `dvc exp show`.
-experiments: SCORE = ([a-z0-9_]+_)?accuracy(_mean)?|mse_nn|mse_to_sine|prediction|bits_per_character|perplexity|bleu|rouge1
+experiments: SCORE = ([a-z0-9_]+_)?accuracy(_mean)?|mse_nn|mse_to_sine|prediction|bits_per_character|perplexity|bleu|rouge1|f1
 experiments: HEADLINE = (train_|test_)?($(SCORE))|(word_index_)?matches_book|checks_passed
 experiments: COMPARE = --md --no-pager --only-changed \
 	--keep '^(Experiment|run\.(seed|max_epochs|max_train_examples))$$' \

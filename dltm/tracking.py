@@ -362,10 +362,14 @@ class Tracker:
         """Open the experiment in MLflow 3's model-training view (not the GenAI one) and give it a description,
         unless the experiment already has them (a user's own edits in the UI win)."""
         tags = client.get_experiment(experiment_id).tags
-        if EXPERIMENT_KIND_TAG not in tags:
-            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
-        if self.description and NOTE_TAG not in tags:
-            client.set_experiment_tag(experiment_id, NOTE_TAG, self.description)
+        wanted = {EXPERIMENT_KIND_TAG: "custom_model_development", NOTE_TAG: self.description}
+        for key, value in wanted.items():
+            if value and key not in tags:
+                try:
+                    client.set_experiment_tag(experiment_id, key, value)
+                except Exception:  # two stages starting at once: a PostgreSQL store refuses the second insert
+                    if key not in client.get_experiment(experiment_id).tags:
+                        raise
 
     def _start_system_metrics(self, mlflow) -> bool:
         """Whether to sample system metrics for the run about to start (psutil needed), at an interval that

@@ -97,3 +97,36 @@ def test_child_runs_nest_under_the_parent_and_reopen(tmp_path, monkeypatch):
     assert c.data.metrics == {"loss": 1.0, "test_accuracy": 0.75}
     assert client.get_run(parent.run_id).data.metrics == {"accuracy_mean": 0.5}
     assert client.get_run(parent.run_id).info.status == "FINISHED"
+
+
+def test_two_stages_describing_one_new_experiment_at_once_both_log(tmp_path, monkeypatch):
+    """CI's failure of stop 26: two stages open the same new experiment on a PostgreSQL-backed server; both see
+    the experiment untagged, and the store refuses the second insert of ``mlflow.experimentKind``."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    set_tag = mlflow.MlflowClient.set_experiment_tag
+    refused = []
+
+    def raced(self, experiment_id, key, value):
+        set_tag(self, experiment_id, key, value)  # the other stage's insert lands first ...
+        refused.append(key)  # ... and this one is refused, as PostgreSQL does
+        raise MlflowException(f"duplicate key value violates unique constraint: ({key}, {experiment_id})")
+
+    monkeypatch.setattr(mlflow.MlflowClient, "set_experiment_tag", raced)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        with Tracker("ch00", "task", description="Chapter 0") as tr:
+            tr.log_metrics({"test_accuracy": 0.5})
+    assert refused == ["mlflow.experimentKind", "mlflow.note.content"]
+    run = mlflow.MlflowClient(uri).get_run(tr.run_id)
+    assert run.data.metrics["test_accuracy"] == 0.5
+
+    monkeypatch.setattr(mlflow.MlflowClient, "set_experiment_tag",
+                        lambda *a: (_ for _ in ()).throw(MlflowException("permission denied")))
+    with pytest.warns(UserWarning, match="nothing was logged"):  # any other refusal is still reported
+        with Tracker("ch01", "task") as other:
+            pass
+    assert other.run_id is None
