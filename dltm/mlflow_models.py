@@ -9,7 +9,9 @@ by :func:`log_models`:
   and the padding inside (:class:`TextClassifierModel`: labels and probabilities), or the vocabulary
   (:class:`LanguageModelPyfunc`: a continuation of each seed text; params ``length``, ``temperature``, ``seed``),
   or the translator's vocabularies (:class:`TranslatorPyfunc`: the translation of each text; param ``beam``),
-  or a reader's vocabulary (:class:`ReaderPyfunc`: the answer span of each (context, question) pair).
+  or a reader's vocabulary (:class:`ReaderPyfunc`: the answer span of each (context, question) pair), or a
+  collection of documents with a gensim Doc2Vec model (:class:`SearchPyfunc`: the nearest documents of each
+  query text; param ``k``).
 
 Both are saved for inference, uncompiled, without optimizer state (``models/<task>/model.keras`` keeps it). A run
 that trains several models in itself (chapter 3's housing regressions) names them after their folders
@@ -63,9 +65,11 @@ METRIC_TAG, VALUE_TAG = "dltm.metric", "dltm.metric_value"
 """Model version tags: the metric that decides the champion (``test_<Task.metric>``) and its value."""
 LOWER_IS_BETTER = ("perplexity", "bits_per_character", "cross_entropy", "loss", "mse", "mae", "rmse", "error")
 """Metric names ending in one of these are better when lower; every other metric, when higher."""
-REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas", "keras-hub", "tensorflow-text", "jieba")
+REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas", "keras-hub", "tensorflow-text", "jieba",
+                "gensim")
 """What a logged model needs besides dltm: chapter 12's models hold KerasHub layers, and its WordPiece encoder
-tokenizes with TensorFlow Text; chapter 13's reader segments Chinese with jieba."""
+tokenizes with TensorFlow Text; chapter 13's reader segments Chinese with jieba; chapter 14's search infers
+paragraph vectors with gensim."""
 
 
 def model_name(base: str, sub: str = "") -> str:
@@ -303,6 +307,54 @@ def _log_reader(name: str, folder: Path, validate: bool = True):
     return Model.log(None, name=name, flavor=_PYFUNC_FLAVOR, python_model=ReaderPyfunc(),
                      artifacts={"reader": str(folder)}, input_example=frame,
                      pip_requirements=pip_requirements(), validate_serving_input=validate)
+
+
+class SearchPyfunc(mlflow.pyfunc.PythonModel):
+    """A document search (chapter 14) that takes query texts: ``predict(["a tense thriller"], params={"k": 5})``
+    -> a DataFrame with ``k`` rows per query, best first: ``query``,
+    ``rank``, ``similarity`` (cosine), ``label``, ``name`` and ``text`` (its first 160 characters) of each
+    document. Its artifact ``search`` is the folder :class:`dltm.retrieval.ParagraphVectorSearch` reads
+    (models/<task>/search/). An empty query, or one without a known word, is refused (INVALID_PARAMETER_VALUE;
+    400 from a server)."""
+
+    DEFAULTS = {"k": 10}
+
+    def __getstate__(self) -> dict:  # MLflow loads the context before it pickles the model: leave that out
+        return {k: v for k, v in self.__dict__.items() if k != "searcher"}
+
+    def load_context(self, context) -> None:
+        from dltm.retrieval import ParagraphVectorSearch
+
+        self.searcher = ParagraphVectorSearch(context.artifacts["search"])
+
+    def predict(self, context, model_input: list[str], params: dict[str, Any] | None = None):
+        from dltm.retrieval import describe
+
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame({"query": list(model_input)})
+        column = "query" if "query" in frame.columns else frame.columns[0]
+        k = int((params or {}).get("k", self.DEFAULTS["k"]))
+        rows = []
+        try:
+            for query in frame[column].astype(str):
+                rows += [{"query": query, **row} for row in describe(self.searcher.search(query, k))]
+        except UserError as e:
+            raise _bad_input(e) from None
+        return pd.DataFrame(rows, columns=["query", "rank", "similarity", "label", "name", "text"])
+
+
+def log_searcher(tracker: Tracker, folder: Path, example: str, validate: bool = True) -> Any:
+    """Log ``folder`` (a :class:`dltm.retrieval.ParagraphVectorSearch` folder) as the run's ``text_model``:
+    :class:`SearchPyfunc`, with ``example`` as its input example. Guarded: a failure is one entry of
+    ``tracker.failures``. Returns MLflow's ModelInfo, or None."""
+    from mlflow.models import Model
+
+    def log():
+        return Model.log(None, name=TEXT_MODEL, flavor=_PYFUNC_FLAVOR, python_model=SearchPyfunc(),
+                         artifacts={"search": str(folder)}, input_example=([example], SearchPyfunc.DEFAULTS),
+                         pip_requirements=pip_requirements(), validate_serving_input=validate)
+
+    with _quiet_logging():
+        return _guarded(tracker, f"logged model {TEXT_MODEL}", log)
 
 
 def _log_translator(name: str, folder: Path, validate: bool = True):

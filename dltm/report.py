@@ -174,7 +174,7 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
                                   for p in pngs)
                 pictures.append(f"- **{name}**: {links}")
     sections: list[str] = []
-    for module in sorted({task.chapter for task in tasks}):
+    for module in dict.fromkeys(task.chapter for task in tasks):  # the book's order: the chapters, then appendices
         for section in getattr(importlib.import_module(module), "REPORT_SECTIONS", ()):
             sections += ["", *section(root)]
     for section in (backends_section, gpu_section):

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch03_keras", "pipelines.ch04_feedforward",
                    "pipelines.ch05_cnn", "pipelines.ch06_word2vec", "pipelines.ch07_text_cnn", "pipelines.ch08_rnn",
                    "pipelines.ch09_lstm_sentiment", "pipelines.ch10_seq2seq",
-                   "pipelines.ch11_attention", "pipelines.ch12_transformer", "pipelines.ch13_reading")
+                   "pipelines.ch11_attention", "pipelines.ch12_transformer", "pipelines.ch13_reading",
+                   "pipelines.ch14_retrieval", "pipelines.appendices")
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ def chapter_module_of(task_id: str) -> str | None:
     None. Every task id starts with its chapter's ``chNN_`` (a test checks it), so :func:`get` imports that one
     module instead of all of them."""
     prefix = task_id.split("_", 1)[0] + "_"
+    if prefix.startswith("app"):  # appA_checks, appB_smooth: the appendices' module
+        prefix = "appendices"
     found = [name for name in CHAPTER_MODULES if name.rsplit(".", 1)[-1].startswith(prefix)]
     return found[0] if len(found) == 1 else None
 
@@ -176,7 +179,8 @@ def get(task_id: str) -> Task:
     try:
         return tasks[task_id]
     except KeyError:
-        raise UnknownTaskError(f"unknown task {task_id!r}; known: {', '.join(sorted(tasks))}") from None
+        known = sorted(tasks, key=lambda t: (t.startswith("app"), t))  # the chapters', then the appendices'
+        raise UnknownTaskError(f"unknown task {task_id!r}; known: {', '.join(known)}") from None
 
 
 # ---- the DVC stages that run a task ------------------------------------------------------------------------
@@ -219,7 +223,7 @@ def _stages_in(dvc_yaml: Path) -> dict[tuple[str, str | None, str], str]:
     found: dict[tuple[str, str | None, str], str] = {}
     for group, spec in (doc.get("stages") or {}).items():
         if "foreach" in spec:
-            items = lookup(spec["foreach"])
+            items = lookup(spec["foreach"]) or ()  # a ${...} that params.yaml lacks: no stages, as for DVC
             pairs = items.items() if isinstance(items, dict) else ((i, i) for i in items)
             expanded = []
             for key, item in pairs:
@@ -228,7 +232,7 @@ def _stages_in(dvc_yaml: Path) -> dict[tuple[str, str | None, str], str]:
                     values.update({f"item.{k}": v for k, v in item.items()})
                 expanded.append((f"{group}@{key}", _render(spec["do"]["cmd"], values)))
         elif "matrix" in spec:
-            axes = {k: lookup(v) for k, v in spec["matrix"].items()}
+            axes = {k: lookup(v) or () for k, v in spec["matrix"].items()}
             expanded = []
             for combo in itertools.product(*axes.values()):
                 values = {f"item.{k}": v for k, v in zip(axes, combo, strict=True)}

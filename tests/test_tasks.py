@@ -7,6 +7,8 @@ from .conftest import REPO
 
 # tasks the issues add beyond TASKS.md's ids, with where they come from
 BEYOND_TASKS_MD = {
+    "appA_checks": "issue 19: TASKS.md's appendix A (initialisers, activations, losses, optimizers, layers)",
+    "appB_smooth": "issue 19: TASKS.md's appendix B (logsumexp, softmax, soft-argmax, smooth F1)",
     "ch04_optimizer_comparison": "TASKS.md ch. 4: 'an optimizer-comparison plot of loss curves'",
     "ch06_gensim_skipgram": "TASKS.md ch. 6: 'Beyond the book's Keras model: gensim Word2Vec (skip-gram ...'",
     "ch06_gensim_cbow": "TASKS.md ch. 6: '... and CBOW, 6.2.1-6.2.2)'",
@@ -56,7 +58,7 @@ def test_tasks_params_and_dvc_yaml_agree():
     stages = tasks._stages_in(REPO / "dvc.yaml")
     own = {t for (t, _, _), name in stages.items() if "@" not in name}
     assert own == {"ch11_author_profiling", "ch11_title_generation", "ch12_bert_pretrain", "ch12_bert_finetune",
-                   "ch12_transformer_translation", "ch13_span_reader"}
+                   "ch12_transformer_translation", "ch13_span_reader", "ch14_paragraph_vector"}
     # a task whose variants are datasets of its own (12.1: imdb, mr) has a foreach stage over them
     by_variant = {t for (t, v, _) in stages if v} - set(embeddings) - {"ch07_kim2014"}
     assert by_variant == {"ch12_transformer_classifier", "ch13_babi_memnn", "ch13_babi_rnn"}

@@ -1,0 +1,154 @@
+"""Chapter 14 (issue 19): paragraph vectors on IMDB through the stages, precision@k and the TF-IDF baseline,
+repeatable inference, and `python -m stages.search`, on small synthetic reviews."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from dltm import cli
+from dltm.retrieval import nearest, precision_at_k, review_words, stable_hash, tfidf_matrix
+from stages import search
+
+from .conftest import REPO, run_task, synthetic_imdb
+
+SMALL = {"ch14_paragraph_vector.vector_size": 16, "ch14_paragraph_vector.epochs": 30,
+         "ch14_paragraph_vector.workers": 1, "ch14_paragraph_vector.min_count": 1,
+         "ch14_paragraph_vector.search_queries": 50, "ch14_paragraph_vector.neighbours": 5}
+
+
+def test_review_words_are_the_tutorials_tokens():
+    assert review_words('Great<br />film (really), "10/10"!') == ["great", "film", "(", "really", ")", ",", '"',
+                                                                 "10/10", '"', "!"]
+    assert review_words("   ") == []
+
+
+def test_nearest_is_brute_force_cosine_and_excludes_the_query():
+    rng = np.random.default_rng(0)
+    corpus = rng.normal(size=(40, 6)).astype("float32")
+    queries = np.arange(7)
+    idx, sims = nearest(corpus[queries], corpus, 4, exclude=queries, chunk=3)
+    unit = corpus / np.linalg.norm(corpus, axis=1, keepdims=True)
+    full = unit[queries] @ unit.T
+    full[queries, queries] = -np.inf
+    assert (idx == np.argsort(-full, axis=1)[:, :4]).all()
+    assert np.allclose(sims, np.sort(full, axis=1)[:, ::-1][:, :4], atol=1e-6)
+    assert not (idx == queries[:, None]).any()
+    s_idx, _ = nearest(sparse.csr_matrix(unit[queries]), sparse.csr_matrix(unit), 4, exclude=queries)
+    assert (s_idx == idx).all()  # TF-IDF's sparse rows take the same path
+    with pytest.raises(ValueError, match="fewer than the 40 neighbours"):
+        nearest(corpus[:1], corpus, 40, exclude=np.zeros(1, int))
+    labels = np.array([0, 1, 1, 0])
+    assert precision_at_k(np.array([[0, 0], [1, 0], [0, 0], [0, 1]]), labels) == pytest.approx(4 / 8)
+
+
+def test_tfidf_neighbours_find_the_same_topic():
+    texts = ["the thriller had a twist", "a tense thriller , a twist", "lovely romance and a wedding",
+             "a wedding , a romance", "the plot twist of the thriller"]
+    m = tfidf_matrix(texts, fit_on=texts)
+    idx, _ = nearest(m[:1], m, 2, exclude=np.array([0]))
+    assert set(idx[0]) == {1, 4}
+
+
+INFER = """
+import sys, json
+sys.path.insert(0, {repo!r})
+from gensim.models.doc2vec import Doc2Vec, TaggedDocument
+from dltm.retrieval import repeatable_inference, stable_hash
+docs = [TaggedDocument(f"w{{i % 7}} w{{i % 5}} w{{i % 3}} good film".split(), [i]) for i in range(40)]
+m = Doc2Vec(docs, vector_size=8, min_count=1, epochs=5, workers=1, seed=3, dm=0, hashfxn=stable_hash)
+with repeatable_inference():
+    v = m.infer_vector("w1 w2 good".split())
+print(json.dumps([float(x) for x in v]))
+"""
+
+
+def test_one_worker_and_one_seed_give_the_same_vectors_in_every_process():
+    """gensim seeds word, document and inferred vectors by hashing strings; Python's hash() differs between
+    processes (PYTHONHASHSEED), stable_hash and repeatable_inference do not."""
+    out = []
+    for hash_seed in ("1", "2"):
+        env = {"PYTHONHASHSEED": hash_seed, "PATH": "/usr/bin:/bin"}
+        r = subprocess.run([sys.executable, "-c", INFER.format(repo=str(REPO))], capture_output=True, text=True,
+                           env=env, timeout=300, check=True)
+        out.append(json.loads(r.stdout.splitlines()[-1]))
+    assert out[0] == out[1]
+    assert stable_hash("good film") == stable_hash("good film") != stable_hash("good films")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ch14")
+    synthetic_imdb(root / "data" / "raw" / "imdb", n_per_class=60)
+    with pytest.MonkeyPatch.context() as mp:
+        m = run_task(root, mp, "ch14_paragraph_vector", SMALL)
+    return root, m
+
+
+def test_paragraph_vectors_through_the_stages(trained):
+    root, m = trained
+    for suffix in ("", "_inductive"):
+        for fs in ("dbow", "dmm", "dmc", "dbow+dmm", "dbow+dmc"):
+            assert 0 <= m[f"test_error_{fs}{suffix}"] <= 1
+            assert 0 <= m[f"precision_at_5_{fs}{suffix}"] <= 1
+    assert m["test_accuracy"] == pytest.approx(1 - m["test_error_dbow"])
+    assert m["test_accuracy"] > 0.75  # synthetic reviews: each holds 4 words of its label's 10
+    assert m["precision_at_5_tfidf"] > 0.6 and m["n_examples"] == 120 and m["search_queries"] == 50
+    history = (root / "plots" / "ch14_paragraph_vector" / "train" / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,test_error_dbow,test_error_dmm,test_error_dmc" and len(history) == 31
+    samples = (root / "plots" / "ch14_paragraph_vector" / "eval" / "samples.md").read_text()
+    assert samples.count("## Query") == 3 and "PV-DBOW:" in samples and "TF-IDF:" in samples
+    assert (root / "plots" / "ch14_paragraph_vector" / "eval" / "paragraph_vectors_pca.png").is_file()
+    from pipelines.ch14_retrieval import retrieval_table
+
+    table = retrieval_table(root)
+    assert any(line.startswith("| dbow+dmm | ") for line in table) and any("TF-IDF" in line for line in table)
+
+
+def test_search_lists_the_nearest_reviews_with_labels(trained, capsys, monkeypatch):
+    root, _ = trained
+    monkeypatch.chdir(root)
+    hits = search.search("ch14_paragraph_vector", "wonderful brilliant charming superb", k=5)
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5] and all(h.label in ("neg", "pos") for h in hits)
+    assert sum(h.label == "pos" for h in hits) >= 4  # the positive words find positive reviews
+    assert all(a.similarity >= b.similarity for a, b in zip(hits, hits[1:], strict=False))
+    assert cli.run(search.main, ["ch14_paragraph_vector", "brilliant superb", "-k", "2", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2 and set(rows[0]) == {"rank", "similarity", "label", "name", "text"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ch99_nothing", "a query"], "unknown searcher 'ch99_nothing'; search takes: ch14_paragraph_vector"),
+    (["ch14_paragraph_vector", "  "], "the query is empty"),
+    (["ch14_paragraph_vector", "a query", "-k", "0"], "-k must be at least 1"),
+    (["ch14_paragraph_vector", "zzzz qqqq"], "none of the query's words is in the model's vocabulary"),
+])
+def test_search_mistakes_are_one_line(trained, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(trained[0])
+    assert cli.run(search.main, args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_search_before_training_names_the_stage(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
+    assert cli.run(search.main, ["ch14_paragraph_vector", "a tense thriller"]) == 2
+    assert "search/collection.json: missing; run `dvc repro train_paragraph_vector` first" in capsys.readouterr().err
+
+
+def test_the_search_is_an_mlflow_model_registered_under_the_task(trained, monkeypatch):
+    import mlflow
+
+    root, _ = trained
+    monkeypatch.chdir(root)
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/ch14_paragraph_vector@champion")
+    out = model.predict(["wonderful brilliant charming", "awful dreadful"], params={"k": 3})
+    assert list(out.columns) == ["query", "rank", "similarity", "label", "name", "text"] and len(out) == 6
+    assert out["rank"].tolist() == [1, 2, 3, 1, 2, 3] and set(out["label"]) <= {"neg", "pos"}
+    with pytest.raises(mlflow.exceptions.MlflowException, match="the query is empty"):
+        model.predict(["   "])
