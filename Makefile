@@ -38,20 +38,8 @@ ci-repro: setup                      ## what CI does: pull, repro what changed, 
 stale: setup                         ## list the stale committed results and mark them in reports/results.md
 	python -m stages.report --stale
 
-# The chapters' model, cell, loss and training-loop tests again on JAX (issue 14); test_backends.py and
-# test_gpu_check.py run whole stages on JAX in the first pass.
-JAX_TESTS = tests/test_models.py tests/test_rnn.py tests/test_training.py tests/test_skipgram.py tests/test_ch06.py \
-	tests/test_ch09.py tests/test_decoding.py tests/test_attention.py tests/test_batches.py tests/test_ch10.py \
-	tests/test_ch11_profiling.py tests/test_ch11_titles.py tests/test_ch12_transformer.py tests/test_ch12_bert.py \
-	tests/test_ch13_reading.py
-
-test: setup                          ## the test suite, as CI runs it (then the chapters' model tests on JAX)
+test: setup                          ## the test suite, as CI runs it (the JAX pass: tests/test_zz_jax_suite.py)
 	python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder  # files in collection order: conftest.FIRST
-	KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider $(JAX_TESTS) \
-	  -k "not rnn_comparison and not peephole and not end_to_end_and_predict and not gensim \
-	      and not (test_ch10 and not attention) and not author_profiling_task_end_to_end and not on_imdb \
-	      and not longer_than_the_pretrained and not transformer_learns and not span_reader_learns \
-	      and not memory_network_learns and not babi_rnn_trains"
 
 lint: setup
 	ruff check .

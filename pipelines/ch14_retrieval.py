@@ -3,6 +3,9 @@
 - 14.2.1 paragraph vectors (Le & Mikolov 2014): PV-DM (mean and concatenated context), PV-DBOW and their
          concatenations as IMDB review features for a logistic regression; the nearest reviews of a review
          (lines 5838-5868)                                                           -> ``ch14_paragraph_vector``
+- 14.2.2 skip-thought vectors (Kiros et al. 2015): the GRU encoder and the two decoders of figures 11.4-11.9,
+         trained on contiguous sentences of IMDB's training reviews; the encoder's vectors as features for MR
+         (lines 5870-5948)                                                               -> ``ch14_skip_thought``
 
 The book gives the theory without code or data. The paragraph-vector task follows gensim's doc2vec-IMDB
 tutorial (``run_doc2vec_imdb.py``): its three models and settings, its tokenization (gensim 3.x's
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from dltm import params as P
+from dltm.cli import UserError
 from dltm.data import IMDB_CLASSES, read_imdb_split
 from dltm.evaluation import figure, line_png, save_png, write_metrics
 from dltm.io import read_json, write_json
@@ -264,6 +268,220 @@ def vector_map_png(ctx: Context, vectors: np.ndarray, labels: np.ndarray, protoc
 
 
 # ------------------------------------------------------------------------------------------------------------
+# 14.2.2 skip-thought vectors (lines 5870-5948): Kiros et al. 2015, small enough for a CPU
+# ------------------------------------------------------------------------------------------------------------
+
+PAD, UNK, EOS = 0, 1, 2
+"""The reserved ids of the skip-thought vocabulary: padding (masked), unknown word, end of sentence (also the
+decoders' first input, as Kiros et al.'s decoders start from a zero word)."""
+SENTENCE_END = frozenset({".", "!", "?"})
+VOCAB_FILE_ST = "skip_thought.json"
+
+
+def review_sentences(text: str, max_words: int) -> list[list[str]]:
+    """A review's sentences in order: :func:`dltm.retrieval.review_words` split after each . ! or ?, each cut
+    to its first ``max_words`` tokens; empty ones dropped."""
+    out, cur = [], []
+    for w in review_words(text):
+        cur.append(w)
+        if w in SENTENCE_END:
+            out.append(cur[:max_words])
+            cur = []
+    if cur:
+        out.append(cur[:max_words])
+    return [s for s in out if s]
+
+
+def skip_thought_vocabulary(sentences: list[list[str]], size: int) -> dict[str, int]:
+    """The ``size - 3`` most frequent words (ties by first appearance) after the reserved ids PAD, UNK, EOS."""
+    from collections import Counter
+
+    counts = Counter(w for s in sentences for w in s)
+    return {w: i + 3 for i, (w, _) in enumerate(counts.most_common(size - 3))}
+
+
+def encode_sentences(sentences: list[list[str]], vocab: dict[str, int], length: int) -> np.ndarray:
+    """(n, length) int32 word ids, padded with PAD after the words (unknown words are UNK)."""
+    x = np.zeros((len(sentences), length), dtype=np.int32)
+    for i, s in enumerate(sentences):
+        ids = [vocab.get(w, UNK) for w in s[:length]]
+        x[i, :len(ids)] = ids
+    return x
+
+
+def skip_thought_triples(reviews: list[str], max_words: int) -> tuple[list, list, list]:
+    """(previous, current, next) sentence lists from runs of contiguous sentences within each review."""
+    prev, cur, nxt = [], [], []
+    for text in reviews:
+        s = review_sentences(text, max_words)
+        for i in range(1, len(s) - 1):
+            prev.append(s[i - 1])
+            cur.append(s[i])
+            nxt.append(s[i + 1])
+    return prev, cur, nxt
+
+
+def decoder_arrays(sentences: list[list[str]], vocab: dict[str, int], length: int) -> tuple[np.ndarray, ...]:
+    """Teacher forcing: inputs EOS w1 .. w_{n} and targets w1 .. w_n EOS, both (n, length + 1), PAD after."""
+    body = encode_sentences(sentences, vocab, length)
+    n_words = (body != PAD).sum(axis=1)
+    inputs = np.concatenate([np.full((len(body), 1), EOS, np.int32), body], axis=1)
+    targets = np.concatenate([body, np.zeros((len(body), 1), np.int32)], axis=1)
+    targets[np.arange(len(body)), n_words] = EOS
+    return inputs, targets
+
+
+def build_skip_thought(vocab_size: int, length: int, embed_dim: int, hidden: int):
+    """Kiros et al. (2015)'s model, book 14.2.2: (training model, encoder).
+
+    Encoder: Embedding (PAD masked) -> GRU without biases, ``reset_after=False`` (the book's and the paper's
+    formula: r and z from W x + U h; the candidate from W x + U (r * h)); its last state h_i (batch, hidden) is
+    the sentence's skip-thought vector. Each decoder (previous, next sentence; own weights): a GRU of the same
+    kind whose input at step t is [x^{t-1}; h_i] (W [x; h] = W x + C h: the book's C_r, C_z, C terms), from a
+    zero state; one output layer V (Dense(vocab_size), softmax) shared by both decoders, as the book says. The
+    word embeddings are shared by the encoder and the decoders. Inputs: current, previous-in, next-in ids
+    (batch, length + 1 for the decoders); outputs: (batch, length + 1, vocab_size) probabilities for each."""
+    import keras
+    from keras import layers
+
+    embed = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="embedding")
+    current = keras.Input((length,), dtype="int32", name="current")
+    h = layers.GRU(hidden, use_bias=False, reset_after=False, name="encoder")(embed(current))
+    vocabulary = layers.Dense(vocab_size, activation="softmax", name="V")
+    outputs = []
+    for side in ("previous", "next"):
+        words = keras.Input((length + 1,), dtype="int32", name=f"{side}_in")
+        x = embed(words)
+        context = layers.RepeatVector(length + 1, name=f"h_i_{side}")(h)
+        x = layers.Concatenate(name=f"x_and_h_i_{side}")([x, context])
+        y = layers.GRU(hidden, use_bias=False, reset_after=False, return_sequences=True, name=f"decoder_{side}")(x)
+        outputs.append((words, layers.Activation("linear", name=side)(vocabulary(y))))
+    model = keras.Model([current, outputs[0][0], outputs[1][0]], [o for _, o in outputs], name="skip_thought")
+    encoder = keras.Model(current, h, name="skip_thought_encoder")
+    return model, encoder
+
+
+def train_skip_thought(ctx: Context) -> dict[str, Any]:
+    """Train on runs of contiguous sentences of IMDB's training reviews (in a seeded review order, capped by
+    ``max_triples``); loss: the summed cross-entropy of the previous and the next sentence's words (padding
+    masked), the book's objective. Saves the encoder (model.keras) and the vocabulary."""
+    import keras
+
+    from dltm import runtime
+    from dltm.saving import save_trained
+    from dltm.tracking import curve_names, epoch_logger
+    from dltm.training import StopOnNonFiniteLoss, optimizer
+
+    p = ctx.params
+    texts, _ = read_imdb_split(ctx.root / "data" / "raw" / "imdb", "train")
+    order = np.random.RandomState(ctx.run.seed).permutation(len(texts))
+    prev, cur, nxt = skip_thought_triples([texts[i] for i in order], p["max_words"])
+    if not cur:
+        raise UserError(f"{ctx.root / 'data' / 'raw' / 'imdb'}: no review of the training split has three "
+                        f"sentences in a row; skip-thought trains on (previous, current, next) sentences")
+    n = ctx.run.cap_train(min(len(cur), p["max_triples"]))
+    prev, cur, nxt = prev[:n], cur[:n], nxt[:n]
+    vocab = skip_thought_vocabulary(cur, p["vocab_size"])
+    length = p["max_words"]
+    x_cur = encode_sentences(cur, vocab, length)
+    prev_in, prev_out = decoder_arrays(prev, vocab, length)
+    next_in, next_out = decoder_arrays(nxt, vocab, length)
+    n_val = int(n * p["validation_split"])
+    strategy = runtime.setup(ctx.run)
+    epochs = ctx.run.epochs(p["epochs"])
+    with strategy.scope():
+        model, encoder = build_skip_thought(len(vocab) + 3, length, p["embed_dim"], p["hidden"])
+        model.compile(optimizer=optimizer(p["optimizer"], p["learning_rate"], p.get("clipnorm")),
+                      loss=["sparse_categorical_crossentropy"] * 2)
+    print(f"{ctx.name}: {model.count_params():,} parameters, {n - n_val:,} sentence triples ({n_val:,} held out), "
+          f"{len(vocab) + 3:,} words, {epochs} epochs", flush=True)
+    xs = (x_cur, prev_in, next_in)
+    ys = (prev_out, next_out)
+    fit_x = [a[:n - n_val] for a in xs]
+    fit_y = [a[:n - n_val] for a in ys]
+    val = ([a[n - n_val:] for a in xs], [a[n - n_val:] for a in ys]) if n_val else None
+    callbacks = [StopOnNonFiniteLoss(ctx.name, epochs), epoch_logger(ctx.tracker, "val", epochs)]
+    start = time.perf_counter()
+    hist = model.fit(fit_x, fit_y, validation_data=val, epochs=epochs, batch_size=p["batch_size"], verbose=0,
+                     callbacks=callbacks)
+    seconds = time.perf_counter() - start
+    history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()
+                           if k in ("loss", "val_loss")}, "val")
+    keras.utils.set_random_seed(ctx.run.seed)
+    save_trained(ctx, encoder, {VOCAB_FILE_ST: {"vocabulary": vocab, "max_words": length}}, history, seconds,
+                 f"{ctx.task.id}: cross-entropy of the previous + next sentence's words", rows=x_cur[:1])
+    return {"train_examples": int(n - n_val), "validation_examples": n_val, "epochs": len(history["train_loss"]),
+            "train_seconds": round(seconds, 3), "params": int(model.count_params()),
+            "vocabulary": len(vocab) + 3, "examples_per_second": round((n - n_val) * len(history["train_loss"])
+                                                                       / seconds, 1)}
+
+
+def skip_thought_vectors(ctx: Context, sentences: list[list[str]]) -> np.ndarray:
+    """The trained encoder's vectors (n, hidden) of ``sentences`` (tokens)."""
+    from dltm.training import load_model
+
+    info = read_json(ctx.model_dir / VOCAB_FILE_ST)
+    encoder = load_model(ctx)
+    x = encode_sentences(sentences, info["vocabulary"], info["max_words"])
+    return np.asarray(encoder.predict(x, batch_size=256, verbose=0), dtype=np.float32)
+
+
+def cv_accuracy(features, y: np.ndarray, folds: np.ndarray, C: float = 1.0) -> list[float]:  # noqa: N803
+    """Accuracy of a logistic regression (scikit-learn, L2, ``C``) in each fold of ``folds`` (fold id per row),
+    trained on the other folds: Kiros et al.'s protocol for MR (their C was chosen per fold by inner CV)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    out = []
+    for f in np.unique(folds):
+        tr, te = folds != f, folds == f
+        x_tr, x_te = features[tr], features[te]
+        if not hasattr(features, "tocsr"):
+            scaler = StandardScaler().fit(x_tr)
+            x_tr, x_te = scaler.transform(x_tr), scaler.transform(x_te)
+        clf = LogisticRegression(C=C, max_iter=3000).fit(x_tr, y[tr])
+        out.append(float(np.mean(clf.predict(x_te) == y[te])))
+    return out
+
+
+def evaluate_skip_thought(ctx: Context) -> dict[str, Any]:
+    """MR's sentences as frozen skip-thought vectors, a logistic regression in each of prepare.mr's folds (Kim's
+    10); beside it a bag-of-words (TF-IDF unigrams + bigrams) logistic regression on the same folds. Samples:
+    the nearest MR sentences of a few MR sentences."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    mr = ctx.prepared("mr")
+    texts = (mr / "texts.txt").read_text(encoding="utf-8").splitlines()
+    y, folds = np.load(mr / "labels.npy"), np.load(mr / "folds.npy")
+    n = ctx.run.cap_eval(len(texts))
+    order = np.random.RandomState(ctx.run.seed).permutation(len(texts))[:n]  # both classes in a capped run
+    texts, y, folds = [texts[i] for i in order], y[order], folds[order]
+    sentences = [review_words(t) for t in texts]
+    vectors = skip_thought_vectors(ctx, sentences)
+    acc = cv_accuracy(vectors, y, folds, ctx.params["lr_c"])
+    bow = TfidfVectorizer(tokenizer=review_words, lowercase=False, token_pattern=None, ngram_range=(1, 2),
+                          min_df=1, sublinear_tf=True).fit_transform(texts)
+    acc_bow = cv_accuracy(bow, y, folds, C=10.0)
+    info = read_json(ctx.model_dir / VOCAB_FILE_ST)["vocabulary"]
+    known = float(np.mean([w in info for s in sentences for w in s]))
+    metrics = {"test_accuracy": float(np.mean(acc)), "test_accuracy_std": float(np.std(acc)),
+               "test_accuracy_bow": float(np.mean(acc_bow)), "folds": len(acc), "n_examples": n,
+               "mr_words_in_vocabulary": known}
+    ctx.eval_dir.mkdir(parents=True, exist_ok=True)
+    write_json(ctx.eval_dir / "folds.json", {"skip_thought": acc, "bow_tfidf_lr": acc_bow})
+    idx, sims = nearest(vectors[:5], vectors, 3, exclude=np.arange(5))
+    lines = [f"# {ctx.name}: the nearest MR sentences by skip-thought vector (cosine)", ""]
+    for q in range(min(5, n)):
+        lines += [f"## [{IMDB_CLASSES[y[q]]}] {texts[q]}", ""]
+        lines += [f"{r + 1}. {s:.3f} [{IMDB_CLASSES[y[i]]}] {texts[i]}"
+                  for r, (i, s) in enumerate(zip(idx[q], sims[q], strict=True))]
+        lines.append("")
+    (ctx.eval_dir / "samples.md").write_text("\n".join(lines), encoding="utf-8")
+    ctx.tracker.log_artifact(ctx.eval_dir / "samples.md", "samples")
+    return write_metrics(ctx, metrics, keep=["folds", "n_examples", "mr_words_in_vocabulary"])
+
+
+# ------------------------------------------------------------------------------------------------------------
 # The report's chapter 14 section
 # ------------------------------------------------------------------------------------------------------------
 
@@ -298,7 +516,35 @@ def retrieval_table(root) -> list[str]:
     return lines
 
 
-REPORT_SECTIONS = (retrieval_table,)
+KIROS_MR = {"combine-skip (Kiros et al. 2015, BookCorpus, 2 weeks on a GPU)": 0.765,
+            "uni-skip (Kiros et al. 2015)": 0.755, "NB-SVM (Wang & Manning 2012, in Kiros et al.'s table 5)": 0.794,
+            "CNN-rand (Kim 2014, table 2)": 0.761}
+
+
+def skip_thought_table(root) -> list[str]:
+    f = root / "metrics" / "ch14_skip_thought.json"
+    if not f.is_file():
+        return []
+    m = read_json(f)
+    lines = ["### Chapter 14: skip-thought vectors as MR features (10-fold CV accuracy, logistic regression)", "",
+             "| features | MR accuracy |", "|---|---:|",
+             f"| skip-thought, ours (IMDB training sentences, CPU-sized) | {m['test_accuracy']:.3f} "
+             f"+- {m.get('test_accuracy_std', 0):.3f} |",
+             f"| bag of words (TF-IDF uni+bigrams), same folds | {m['test_accuracy_bow']:.3f} |"]
+    kim = root / "metrics" / "ch07_kim2014-rand.json"
+    if kim.is_file():
+        k = read_json(kim)
+        value = k.get("test_accuracy_mean", k.get("accuracy_mean"))
+        if value is not None:
+            lines.append(f"| chapter 7's Kim CNN-rand (`ch07_kim2014-rand`), same folds | {value:.3f} |")
+    lines += [f"| {name} | {value:.3f} |" for name, value in KIROS_MR.items()]
+    lines += ["", f"{100 * m.get('mr_words_in_vocabulary', 0):.0f}% of MR's tokens are in the skip-thought "
+              "vocabulary. Kiros et al.'s encoder has 2,400 units, 620-d words and a 20k vocabulary expanded to "
+              "930k words by a linear map from word2vec; see params.yaml for ours.", ""]
+    return lines
+
+
+REPORT_SECTIONS = (retrieval_table, skip_thought_table)
 
 PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
     "ch14_paragraph_vector": P.keys(
@@ -306,6 +552,10 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
         epochs=P.POSITIVE_INT, min_count=P.POSITIVE_INT, sample=P.Float(0.0), negative=P.Int(0), hs=P.Choice(0, 1),
         dmm_alpha=P.Float(0.0, low_open=True), concat_window=P.POSITIVE_INT, workers=P.POSITIVE_INT,
         infer_epochs=P.Int(1, null=True), neighbours=P.POSITIVE_INT, search_queries=P.POSITIVE_INT),
+    "ch14_skip_thought": P.keys(
+        "vocab_size", "epochs", "batch_size", "optimizer", "learning_rate", "clipnorm", "validation_split",
+        max_words=P.POSITIVE_INT, max_triples=P.POSITIVE_INT, embed_dim=P.POSITIVE_INT, hidden=P.POSITIVE_INT,
+        lr_c=P.Float(0.0, low_open=True)),
 }
 
 TASKS = (
@@ -318,4 +568,12 @@ TASKS = (
          notes="accuracy of PV-DBOW (tutorial protocol: test text seen unlabelled in training) on the 25,000 test "
                "reviews; the table gives every model, both protocols and precision@k",
          also=("test_error_dbow+dmm", "test_error_dbow_inductive")),
+    Task("ch14_skip_thought", "14.2.2 (lines 5870-5948)",
+         "Skip-thought vectors (Kiros et al. 2015): a bias-free GRU encoder and two GRU decoders (previous, next "
+         "sentence) sharing the output vocabulary, trained on IMDB's sentences; frozen features for MR",
+         "imdb", "test_accuracy", train_skip_thought, evaluate_skip_thought,
+         Reference(0.765, "Kiros et al. 2015, table 5: combine-skip 76.5 on MR (10-fold CV; BookCorpus, 2 weeks on "
+                   "a GPU)"),
+         notes="10-fold CV accuracy (prepare.mr's folds) of a logistic regression on the encoder's vectors of MR's "
+               "sentences; test_accuracy_bow: TF-IDF uni+bigrams on the same folds", also=("test_accuracy_bow",)),
 )

@@ -152,3 +152,72 @@ def test_the_search_is_an_mlflow_model_registered_under_the_task(trained, monkey
     assert out["rank"].tolist() == [1, 2, 3, 1, 2, 3] and set(out["label"]) <= {"neg", "pos"}
     with pytest.raises(mlflow.exceptions.MlflowException, match="the query is empty"):
         model.predict(["   "])
+
+
+# ---- 14.2.2 skip-thought vectors ---------------------------------------------------------------------------
+
+def test_sentences_triples_and_teacher_forcing():
+    from pipelines.ch14_retrieval import EOS, decoder_arrays, review_sentences, skip_thought_triples
+
+    assert review_sentences("Great film. Really!<br />Loved it? yes", 3) == [
+        ["great", "film", "."], ["really", "!"], ["loved", "it", "?"], ["yes"]]
+    prev, cur, nxt = skip_thought_triples(["A b. C d. E f. G h.", "One. Two."], 10)
+    assert cur == [["c", "d", "."], ["e", "f", "."]] and prev[0] == ["a", "b", "."] and nxt[-1] == ["g", "h", "."]
+    inputs, targets = decoder_arrays([["a", "b"], ["c"]], {"a": 3, "b": 4, "c": 5}, 3)
+    assert inputs.tolist() == [[EOS, 3, 4, 0], [EOS, 5, 0, 0]]
+    assert targets.tolist() == [[3, 4, EOS, 0], [5, EOS, 0, 0]]
+
+
+def test_the_encoder_is_the_books_gru_without_biases():
+    """Book 14.2.2's encoder cell: r = s(W_r x + U_r h), z = s(W_z x + U_z h), h~ = tanh(W x + U (r * h)),
+    h = (1 - z) h + z h~, no biases; Keras' GRU with reset_after=False computes exactly that (its z is the
+    book's 1 - z: Keras keeps z * h_prev)."""
+    from pipelines.ch14_retrieval import build_skip_thought
+
+    model, encoder = build_skip_thought(vocab_size=12, length=4, embed_dim=3, hidden=5)
+    gru = encoder.get_layer("encoder")
+    assert not gru.use_bias and not gru.reset_after and len(gru.get_weights()) == 2
+    assert model.get_layer("V") in [layer for layer in model.layers]  # one output matrix ...
+    assert {n.operation.name for n in model.get_layer("V")._inbound_nodes} >= set() and len(
+        model.get_layer("V")._inbound_nodes) == 2  # ... applied by both decoders
+    kernel, recurrent = gru.get_weights()
+    emb = encoder.get_layer("embedding").get_weights()[0]
+    ids = np.array([[3, 7, 2, 0]])
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    h = np.zeros(5)
+    for t in ids[0][ids[0] != 0]:
+        x = emb[t]
+        z = sig(x @ kernel[:, :5] + h @ recurrent[:, :5])
+        r = sig(x @ kernel[:, 5:10] + h @ recurrent[:, 5:10])
+        cand = np.tanh(x @ kernel[:, 10:] + (r * h) @ recurrent[:, 10:])
+        h = z * h + (1 - z) * cand  # the book's (1 - z') h + z' h~ with z' = 1 - z
+    assert np.allclose(np.asarray(encoder.predict(ids, verbose=0))[0], h, atol=1e-5)
+
+
+def test_skip_thought_through_the_stages(tmp_path, monkeypatch):
+    from dltm.data import prepare_mr
+
+    from .conftest import synthetic_mr
+
+    synthetic_imdb(tmp_path / "data" / "raw" / "imdb", n_per_class=40)
+    synthetic_mr(tmp_path / "data" / "raw" / "mr", n_per_class=60)
+    prepare_mr(tmp_path / "data" / "raw" / "mr", tmp_path / "data" / "prepared" / "mr",
+               {"encoding": "cp1252", "split_seed": 10, "dev_size": 20, "cv_folds": 3, "cv_seed": 10})
+    m = run_task(tmp_path, monkeypatch, "ch14_skip_thought", {
+        "ch14_skip_thought.vocab_size": 60, "ch14_skip_thought.embed_dim": 8, "ch14_skip_thought.hidden": 8,
+        "ch14_skip_thought.epochs": 2, "ch14_skip_thought.max_words": 12, "ch14_skip_thought.batch_size": 16,
+        "ch14_skip_thought.validation_split": 0.1})
+    assert m["folds"] == 3 and m["n_examples"] == 120 and 0 <= m["test_accuracy"] <= 1
+    assert json.loads((tmp_path / "models" / "ch14_skip_thought" / "run.json").read_text())["train_examples"] == 72
+    assert m["test_accuracy_bow"] > 0.8  # synthetic MR: each sentence holds words of its label
+    folds = json.loads((tmp_path / "plots" / "ch14_skip_thought" / "eval" / "folds.json").read_text())
+    assert len(folds["skip_thought"]) == len(folds["bow_tfidf_lr"]) == 3
+    assert m["test_accuracy"] == pytest.approx(np.mean(folds["skip_thought"]))
+    history = (tmp_path / "plots" / "ch14_skip_thought" / "train" / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,train_loss,val_loss" and len(history) == 3
+    samples = (tmp_path / "plots" / "ch14_skip_thought" / "eval" / "samples.md").read_text()
+    assert samples.count("## [") == 5
+    from pipelines.ch14_retrieval import skip_thought_table
+
+    table = skip_thought_table(tmp_path)
+    assert any(line.startswith("| skip-thought, ours") for line in table)

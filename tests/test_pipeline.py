@@ -220,7 +220,14 @@ def synthetic(tmp_path_factory):
         "-S", "ch13_babi_rnn.sentence_hidden=8", "-S", "ch13_babi_rnn.query_hidden=8",
         "-S", "prepare.cmrc2018.max_questions=300",
         *(x for k, v in (("hidden", 8), ("word_dim", 8), ("char_filters", 8), ("context_words", 200))
-          for x in ("-S", f"ch13_span_reader.{k}={v}"))],
+          for x in ("-S", f"ch13_span_reader.{k}={v}")),
+        # chapter 14 and the appendices: tiny paragraph vectors and skip-thoughts (synthetic IMDB), one seed of B
+        *(x for k, v in (("vector_size", 8), ("workers", 1), ("search_queries", 20), ("neighbours", 5))
+          for x in ("-S", f"ch14_paragraph_vector.{k}={v}")),
+        *(x for k, v in (("vocab_size", 200), ("embed_dim", 8), ("hidden", 8), ("max_triples", 300),
+                         ("max_words", 12))
+          for x in ("-S", f"ch14_skip_thought.{k}={v}")),
+        "-S", "appB_smooth.seeds=[1]", "-S", "appB_smooth.vocab_size=2000"],
        ws, env)
     return ws, env, tmp, files
 
@@ -283,8 +290,14 @@ def test_pipeline_writes_every_output(synthetic):
     out = sh([sys.executable, "-m", "stages.answer", "ch13_span_reader", "--context", "北京是中国的首都。",
               "--question", "中国的首都是哪里？"], ws, env).stdout
     assert out.count("\t") == 1 and 0.0 <= float(out.split("\t")[1]) <= 1.0, out
+    out = sh([sys.executable, "-m", "stages.search", "ch14_paragraph_vector", "great wonderful film", "-k", "3"],
+             ws, env).stdout
+    assert [line.split()[0] for line in out.splitlines()] == ["1", "2", "3"], out
     report = (ws / "reports" / "results.md").read_text()
     assert "### Chapter 13: bAbI, test error per task" in report and "CMRC 2018 dev" in report
+    assert "### Chapter 14: paragraph vectors on IMDB" in report and "### Chapter 14: skip-thought" in report
+    assert "### Appendix A: the book's optimizer defaults" in report and "### Appendix B: smooth F1" in report
+    assert json.loads((ws / "metrics" / "appA_checks.json").read_text())["checks_passed"] == 1.0
     for task in TASKS:
         assert f"| {task} |" in report or f"| {task}-ptb |" in report and f"| {task}-text8 |" in report \
             or f"| {task}-multichannel |" in report or f"| {task}-mr |" in report or f"| {task}-qa1-1k |" in report
@@ -378,12 +391,12 @@ def test_changing_one_task_param_invalidates_only_that_task(synthetic):
         own = {"ch11_author_profiling", "ch11_title_generation"}  # stages of their own
         assert {s for s in status if s.startswith("train@")} == {f"train@{t}" for t in TASKS
                                                                 if not t.startswith(("ch06_", "ch10_", "ch12_",
-                                                                                     "ch13_"))
+                                                                                     "ch13_", "ch14_"))
                                                                 and t not in text | own and t != "ch07_kim2014"}
         assert {"train_author_profiling", "train_title_generation", "train_bert_pretrain", "train_bert_finetune",
                 "train_transformer_translation", "train_transformer_classifier@imdb",
                 "train_transformer_classifier@mr", "train_babi@memnn-qa1-1k", "train_babi@rnn-qa1-1k",
-                "train_span_reader"} <= set(status)
+                "train_span_reader", "train_paragraph_vector", "train_skip_thought"} <= set(status)
         assert {s for s in status if s.startswith("train_translation@")} == {
             f"train_translation@{t}" for t in TASKS if t.startswith("ch10_")}
         assert {s for s in status if s.startswith("train_text@")} == {f"train_text@{t}" for t in text}

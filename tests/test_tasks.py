@@ -58,7 +58,8 @@ def test_tasks_params_and_dvc_yaml_agree():
     stages = tasks._stages_in(REPO / "dvc.yaml")
     own = {t for (t, _, _), name in stages.items() if "@" not in name}
     assert own == {"ch11_author_profiling", "ch11_title_generation", "ch12_bert_pretrain", "ch12_bert_finetune",
-                   "ch12_transformer_translation", "ch13_span_reader", "ch14_paragraph_vector"}
+                   "ch12_transformer_translation", "ch13_span_reader", "ch14_paragraph_vector",
+                   "ch14_skip_thought"}
     # a task whose variants are datasets of its own (12.1: imdb, mr) has a foreach stage over them
     by_variant = {t for (t, v, _) in stages if v} - set(embeddings) - {"ch07_kim2014"}
     assert by_variant == {"ch12_transformer_classifier", "ch13_babi_memnn", "ch13_babi_rnn"}
