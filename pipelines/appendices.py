@@ -409,7 +409,8 @@ def imbalanced_mr(ctx: Context) -> ClassifierData:
     train, test = keep(order[:-n_test]), np.sort(keep(order[-n_test:]))
     train = train[rng.permutation(len(train))]
     return ClassifierData(prep.x[train], prep.y[train].astype("int32"), prep.x[test], prep.y[test].astype("int32"),
-                          MR_CLASSES, prep.tokenizer, {"vocab_size": p["vocab_size"]})
+                          MR_CLASSES, prep.tokenizer,
+                          {"vocab_size": p["vocab_size"], "doc_length": int(prep.x.shape[1]), "clean": prep.clean})
 
 
 def build_mean_embedding(vocab_size: int, embed_size: int) -> keras.Model:

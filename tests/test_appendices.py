@@ -90,3 +90,7 @@ def test_appendix_stages_write_checks_f1_by_seed_and_the_report_section(tmp_path
     assert "| Nadam | learning_rate | 0.002 | 0.001 **(changed)** |" in lines
     assert any(line.startswith("| 1 - smooth F1 (B.4) |") for line in lines)
     assert keras.saving.get_registered_object("dltm>smooth_f1_loss") is A.smooth_f1_loss
+    from dltm.inference import TextClassifier  # each seed's model classifies raw text (its MLflow text_model)
+
+    found = TextClassifier(tmp_path / "models" / "appB_smooth" / "smooth_f1-s1").predict(["a great film"])[0]
+    assert found.label in ("neg", "pos") and 0 <= found.probability <= 1
