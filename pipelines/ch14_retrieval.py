@@ -18,9 +18,9 @@ vectors, error on the 25,000 test reviews. Two protocols:
   afterwards, as for a document never seen: the protocol a deployed model faces.
 
 The tutorial also trains on IMDB's 50,000 unlabelled reviews, which the mirror lacks (MANIFEST section 7): our
-vectors see half its text. Mesnil et al. (2014, table 1) reran Le & Mikolov's code: 88.73% accuracy, not the
-paper's 92.58% (7.42% error), which Mikolov later traced to the test reviews' order (the paragraph vectors of
-the training set were learned in label-sorted order); NB-SVM with uni+bigrams reaches 91.87%.
+vectors see half its text. Mesnil et al. (2014) reran the authors' code and got 88.73% accuracy, not the
+paper's 92.58% (7.42% error); they report that the paper's figure came from training data that were not
+shuffled (the reviews in label order), which shuffled runs do not reproduce. NB-SVM with uni+bigrams: 91.87%.
 
 Search (``python -m stages.search ch14_paragraph_vector "..."``): the query's words get an inferred PV-DBOW
 vector, and the nearest test reviews by cosine are listed with their labels.
@@ -510,9 +510,9 @@ def retrieval_table(root) -> list[str]:
                      f"{fmt(m.get(f'precision_at_{k}_{fs}'))} | {fmt(m.get(f'precision_at_{k}_{fs}_inductive'))} |")
     lines += [f"| TF-IDF (cosine) | | | | {fmt(m.get(f'precision_at_{k}_tfidf'))} | |", "",
               "References (accuracy): Le & Mikolov 2014 reported 92.58% (7.42% error), which Mesnil et al. 2014 "
-              "could not reproduce with the authors' code (88.73%); NB-SVM with uni- and bigrams 91.87% "
-              "(Wang & Manning 2012, as Mesnil et al. report it). The gensim tutorial also trains on the 50k "
-              "unlabelled reviews the mirror lacks.", ""]
+              "could not reproduce with the authors' code once the training data were shuffled (88.73%); "
+              "NB-SVM with uni- and bigrams 91.87% (Wang & Manning 2012, as Mesnil et al. report it). The gensim "
+              "tutorial also trains on the 50k unlabelled reviews the mirror lacks.", ""]
     return lines
 
 
