@@ -334,6 +334,8 @@ class SearchPyfunc(mlflow.pyfunc.PythonModel):
         column = "query" if "query" in frame.columns else frame.columns[0]
         k = int((params or {}).get("k", self.DEFAULTS["k"]))
         rows = []
+        if k < 1:
+            raise _bad_input(UserError(f"k must be at least 1, got {k}"))
         try:
             for query in frame[column].astype(str):
                 rows += [{"query": query, **row} for row in describe(self.searcher.search(query, k))]

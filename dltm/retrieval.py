@@ -36,8 +36,9 @@ def review_words(text: str) -> list[str]:
 
 
 def stable_hash(text: str) -> int:
-    """A hash of ``text`` that is the same in every process (CRC-32). gensim seeds each word's and each inferred
-    document's starting vector with ``hashfxn(string)``; its default, Python's ``hash()``, changes per process."""
+    """A hash of ``text`` that is the same in every process (CRC-32). gensim 4 draws a model's starting vectors
+    from its ``seed``, but an inferred document's from ``hashfxn(its words)``, whose default, Python's ``hash()``,
+    changes per process (PYTHONHASHSEED)."""
     return zlib.crc32(text.encode("utf-8"))
 
 
@@ -128,8 +129,8 @@ class Hit:
 
 
 class Collection:
-    """The documents a task searches: ``vectors.npy`` (n, d) unit rows and ``collection.json`` ({"names": [...],
-    "labels": [...], "class_names": [...], "texts": <path of a JSON list of the texts, or null>})."""
+    """The documents a task searches: ``vectors.npy`` (n, d) unit rows, ``collection.json`` ({"names": [...],
+    "labels": [...], "class_names": [...]}) and ``texts.json`` (the texts, read when first searched)."""
 
     def __init__(self, folder: Path, hint: str):
         self.folder = Path(folder)

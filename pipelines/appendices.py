@@ -406,8 +406,8 @@ def imbalanced_mr(ctx: Context) -> ClassifierData:
         chosen = rng.choice(pos, size=max(1, round(len(pos) * p["positive_fraction"])), replace=False)
         return np.concatenate([idx[prep.y[idx] == 0], chosen])
 
-    train, test = keep(order[:-n_test]), np.sort(keep(order[-n_test:]))
-    train = train[rng.permutation(len(train))]
+    train, test = keep(order[:-n_test]), keep(order[-n_test:])
+    train, test = train[rng.permutation(len(train))], test[rng.permutation(len(test))]  # a capped test: both
     return ClassifierData(prep.x[train], prep.y[train].astype("int32"), prep.x[test], prep.y[test].astype("int32"),
                           MR_CLASSES, prep.tokenizer,
                           {"vocab_size": p["vocab_size"], "doc_length": int(prep.x.shape[1]), "clean": prep.clean})
@@ -518,8 +518,8 @@ REPORT_SECTIONS = (appendix_table,)
 
 PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate)
     "appA_checks": {},
-    "appB_smooth": P.keys("epochs", "batch_size", "optimizer", "learning_rate", "vocab_size", "embed_size", "test_size",
-                          positive_fraction=P.Float(0.0, 1.0, low_open=True), data_seed=P.Int(),
+    "appB_smooth": P.keys("epochs", "batch_size", "optimizer", "learning_rate", "embed_size", "test_size",
+                          vocab_size=P.Int(2), positive_fraction=P.Float(0.0, 1.0, low_open=True), data_seed=P.Int(),
                           seeds=P.List(P.Int())),
 }
 

@@ -4,8 +4,8 @@ their paragraph vectors (PV-DBOW; the query's vector inferred by gensim's ``infe
     python -m stages.search ch14_paragraph_vector "a tense thriller with a twist"
     python -m stages.search ch14_paragraph_vector "a tense thriller with a twist" -k 5 --json
 
-Prints one line per review: rank, cosine similarity, the review's label, its name (``test/<label>/<n>``: the
-n-th file of that folder in name order) and the start of its text. A mistake ends in one line ``error: ...`` and
+Prints one line per review: rank, cosine similarity, the review's label, its file (``test/<label>/<id>_<rating>.txt``
+under aclImdb/) and the start of its text. A mistake ends in one line ``error: ...`` and
 exit status 2: an unknown task id (the searchable tasks are listed), a task that has not been trained (the DVC
 stage that trains it is named), an empty query or a query with no word the model knows. Not a DVC stage: it
 only reads what ``train_paragraph_vector`` wrote to ``models/<task>/search/``.
