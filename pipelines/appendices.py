@@ -28,6 +28,7 @@ from dltm import runtime
 from dltm.data import MR_CLASSES, load_prepared_text
 from dltm.evaluation import figure, save_png, write_metrics
 from dltm.io import read_json, write_json
+from dltm.rnn import MeanOverTime
 from dltm.tasks import Context, Reference, Task
 from dltm.tracking import Tracker
 from dltm.training import ClassifierData, FitSettings, load_model, predict_labels, train_classifier
@@ -418,7 +419,7 @@ def build_mean_embedding(vocab_size: int, embed_size: int) -> keras.Model:
     Dense(1, sigmoid); cheap enough for several seeds on a CPU. Input (batch, T) ids, output (batch, 1)."""
     inputs = keras.Input(shape=(None,), dtype="int32", name="words")
     x = layers.Embedding(vocab_size, embed_size, mask_zero=True, name="embedding")(inputs)
-    x = layers.GlobalAveragePooling1D(name="mean")(x)
+    x = MeanOverTime(name="mean")(x)  # zeros for a sentence without a known word (Keras' pooling: 0/0 = NaN)
     return keras.Model(inputs, layers.Dense(1, activation="sigmoid", name="positive")(x), name="mean_embedding")
 
 

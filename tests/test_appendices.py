@@ -70,6 +70,9 @@ def test_smooth_f1_and_accuracy_are_the_books_formulas_and_differentiable():
     before = model.evaluate(x, y, verbose=0, batch_size=32)
     model.fit(x, y, epochs=30, batch_size=32, verbose=0)
     assert model.evaluate(x, y, verbose=0, batch_size=32) < before - 0.1  # the loss trains the model
+    x[0] = 0  # a sentence without a word of the vocabulary: a finite loss and prediction (the e2e's NaN)
+    assert np.isfinite(model.evaluate(x, y, verbose=0, batch_size=32))
+    assert np.isfinite(model.predict(x[:1], verbose=0)).all()
 
 
 def test_appendix_stages_write_checks_f1_by_seed_and_the_report_section(tmp_path, monkeypatch):
