@@ -237,7 +237,7 @@ def test_answer_spans_map_to_words_and_a_wrong_offset_is_searched():
 
 READER_SMALL = {"ch13_span_reader.epochs": 30, "ch13_span_reader.context_words": 24,
                 "ch13_span_reader.question_words": 8, "ch13_span_reader.word_dim": 16,
-                "ch13_span_reader.char_filters": 8, "ch13_span_reader.hidden": 12, "ch13_span_reader.batch_size": 16,
+                "ch13_span_reader.char_filters": 8, "ch13_span_reader.hidden": 12, "ch13_span_reader.batch_size": 32,
                 "ch13_span_reader.min_count": 1, "ch13_span_reader.max_answer_words": 3,
                 "ch13_span_reader.learning_rate": 0.01}
 
