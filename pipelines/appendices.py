@@ -502,7 +502,7 @@ def appendix_table(root) -> list[str]:
     a = root / "plots" / "appA_checks" / "eval" / "optimizer_defaults.md"
     if a.is_file():
         lines += ["### Appendix A: the book's optimizer defaults beside Keras 3's", "",
-                  *a.read_text(encoding="utf-8").splitlines(), ""]
+                  *a.read_text(encoding="utf-8").rstrip("\n").split("\n"), ""]
     b = root / "metrics" / "appB_smooth.json"
     if b.is_file():
         m = read_json(b)
