@@ -693,30 +693,41 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 MNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
                "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 MNIST_CLASSES = [str(d) for d in range(10)]
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot"]
+"""Fashion-MNIST's labels 0-9 (Xiao et al. 2017, the repository's README)."""
+IMAGE_CLASSES = {"mnist": MNIST_CLASSES, "fashion_mnist": FASHION_MNIST_CLASSES}
+"""The 28x28 idx datasets of chapters 4-5 (registry id -> class names): MNIST, the book's, and Fashion-MNIST, the
+stand-in with the same format, sizes and split (the offline mirror lacks MNIST's training images)."""
 
 
 def load_mnist(raw_dir: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST images (n, 28, 28) as float32 in [0, 1], as the book's ``x / 255.0``, and uint8 labels."""
+    """MNIST's (or Fashion-MNIST's) images (n, 28, 28) as float32 in [0, 1], as the book's ``x / 255.0``, and
+    int32 labels 0-9, from ``raw_dir``'s idx files. Raises DataFileError (naming the file) for a file that is not
+    idx, images and labels of different counts, or a label above 9."""
     images_file, labels_file = MNIST_FILES[split]
     images = read_idx(Path(raw_dir) / images_file)
     labels = read_idx(Path(raw_dir) / labels_file)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataFileError(f"{raw_dir}: {images_file} has shape {images.shape} but {labels_file} has {labels.shape}")
     if labels.max(initial=0) > 9:
-        raise DataFileError(f"{Path(raw_dir) / labels_file}: label {labels.max()} is not a digit")
+        raise DataFileError(f"{Path(raw_dir) / labels_file}: label {labels.max()} is not one of 0-9")
     return images.astype(np.float32) / 255.0, labels.astype(np.int32)
 
 
-def mnist_splits(raw_root: str | os.PathLike, train: bool = True) -> tuple[np.ndarray, ...]:
+def mnist_splits(raw_root: str | os.PathLike, train: bool = True, dataset: str = "mnist") -> tuple[np.ndarray, ...]:
     """``(x_train, y_train, x_test, y_test)`` like the book's ``mnist.load_data()`` then ``/ 255.0``, from
-    ``<raw_root>/mnist``. ``train=False`` reads only the test files (empty training arrays): evaluation
-    needs nothing else, so it also works where only the test split is at hand."""
-    raw = Path(raw_root) / "mnist"
-    x_test, y_test = load_mnist(raw, "test")
+    ``<raw_root>/<dataset>`` (a key of IMAGE_CLASSES: ``mnist`` or ``fashion_mnist``). ``train=False`` reads only
+    the test files (empty training arrays): evaluation needs nothing else, so it also works where only the test
+    split is at hand. Raises KeyError for another dataset, MissingOutputError when a file is not downloaded."""
+    if dataset not in IMAGE_CLASSES:
+        raise KeyError(f"no 28x28 image dataset {dataset!r}; known: {', '.join(IMAGE_CLASSES)}")
+    raw = Path(raw_root) / dataset
     if not train:
+        x_test, y_test = load_mnist(raw, "test")
         return x_test[:0], y_test[:0], x_test, y_test
-    datasets.require("mnist", raw_root)
-    return (*load_mnist(raw, "train"), x_test, y_test)
+    datasets.require(dataset, raw_root)
+    return (*load_mnist(raw, "train"), *load_mnist(raw, "test"))
 
 
 HAR_SIGNALS = [f"{kind}_{axis}" for kind in ("total_acc", "body_acc", "body_gyro") for axis in "xyz"]

@@ -189,3 +189,16 @@ def translation_scores(hypotheses: list[str], references: list[str], tokenize: s
             "exact_match": float(np.mean([h.strip() == r.strip() for h, r in zip(hypotheses, references,
                                                                                     strict=True)])),
             "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+
+
+def cjk_font() -> str | None:
+    """The name of an installed font with Chinese glyphs (Noto Sans CJK, Source Han, WenQuanYi, SimHei, Microsoft
+    YaHei, PingFang), or None: for the Chinese tokens of chapters 10 and 13's pictures."""
+    from matplotlib import font_manager
+
+    wanted = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "SimHei", "Microsoft YaHei", "PingFang",
+              "Heiti", "AR PL")
+    for f in font_manager.fontManager.ttflist:
+        if f.name.startswith(wanted):
+            return f.name
+    return None

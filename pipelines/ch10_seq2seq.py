@@ -43,7 +43,7 @@ from dltm.attention import SCORES, AlignmentAttention
 from dltm.batches import LengthBuckets
 from dltm.cli import UserError
 from dltm.data import DataFileError, load_pairs, read_pairs  # noqa: F401 -- read_pairs: the book's reader
-from dltm.evaluation import figure, save_png, translation_scores, write_metrics
+from dltm.evaluation import cjk_font, figure, save_png, translation_scores, write_metrics
 from dltm.io import write_text
 from dltm.params import ParamError, require  # noqa: F401 -- ParamError: raised by the split, tests name it
 from dltm.tasks import Context, Reference, Task, dvc_stage
@@ -399,19 +399,6 @@ def samples_table(sources: list[str], references: list[str], outputs: dict[str, 
         cells = " | ".join(outputs[k][i] if i < len(outputs[k]) else "" for k in outputs)
         lines.append(f"| {sources[i]} | {references[i]} | {cells} |")
     return "\n".join(lines) + "\n"
-
-
-def cjk_font() -> str | None:
-    """The name of an installed font with Chinese glyphs (Noto Sans CJK, Source Han, WenQuanYi, SimHei, Microsoft
-    YaHei, PingFang), or None."""
-    from matplotlib import font_manager
-
-    wanted = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "SimHei", "Microsoft YaHei", "PingFang",
-              "Heiti", "AR PL")
-    for f in font_manager.fontManager.ttflist:
-        if f.name.startswith(wanted):
-            return f.name
-    return None
 
 
 def attention_png(found: list[tuple[list[str], list[str], np.ndarray]], path: Path, title: str) -> Path:

@@ -421,8 +421,7 @@ def span_probabilities_png(ctx: Context, refs: list[tuple[dict[str, Any], dict[s
     """plots/<task>/eval/span_probabilities.png: p_start and p_end over ``window`` words of the first dev
     passage around its gold answer, the gold and the predicted spans shaded. Words are labelled when a CJK font
     is installed (else by position; the text is in samples.md)."""
-    from dltm.evaluation import figure, save_png
-    from pipelines.ch10_seq2seq import cjk_font
+    from dltm.evaluation import cjk_font, figure, save_png
 
     i = next((k for k, (_, qa) in enumerate(refs[:len(probs)]) if qa["span"]), 0)
     p, qa = refs[i]
