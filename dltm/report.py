@@ -138,7 +138,7 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
             if not mfile.is_file():
                 lines.append(f"| {name} | {task.section} | {dataset} | {task.metric} | "
                              f"not run | {fmt(task.reference.for_variant(variant)) if task.reference else '-'} | "
-                             f"{task.reference.source if task.reference else ''} | |")
+                             f"{task.reference.source_for(variant) if task.reference else ''} | |")
                 notes.append(f"- **{name}**: not run here: {why_not_run(task, root, variant).rstrip('.')}.")
                 continue
             metrics = json.loads(mfile.read_text(encoding="utf-8"))
@@ -148,7 +148,7 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
             lines.append(
                 f"| {name} | {task.section} | {dataset} | {task.metric} | "
                 f"{ours(metrics, task.metric)} | {fmt(ref.for_variant(variant)) if ref else '-'} | "
-                f"{ref.source if ref else ''} | "
+                f"{ref.source_for(variant) if ref else ''} | "
                 f"{f'`{run_id[:12]}`' if run_id else 'not logged'} |"
             )
             m = run.get("machine", {})

@@ -37,9 +37,14 @@ class Reference:
     source: str
     by_variant: dict[str, float] | None = None
     """One value per variant of the task, e.g. Kim's table 2 for rand, static, non-static, multichannel."""
+    source_by_variant: dict[str, str] | None = None
+    """Where a variant's value comes from, when not from ``source`` (e.g. Fashion-MNIST's benchmark table)."""
 
     def for_variant(self, variant: str | None) -> float | None:
         return self.by_variant.get(variant, self.value) if self.by_variant and variant else self.value
+
+    def source_for(self, variant: str | None) -> str:
+        return (self.source_by_variant or {}).get(variant, self.source) if variant else self.source
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,10 @@ class Task:
     """Further keys of metrics/<task>.json that the report lists beside ``metric``."""
     outputs: str = "models"
     """Where ``train`` writes: ``models`` for models, ``data/embeddings`` for word vectors later tasks read."""
-    variants: tuple[str, ...] = ()
+    variants: tuple[str | None, ...] = ()
     """The values of ``--variant`` the task runs with (chapter 6: the corpus; Kim's CNN: rand, static, ...);
-    one DVC stage per value."""
+    one DVC stage per value. None among them: the task also runs without ``--variant``, on ``dataset``
+    (chapters 4-5: MNIST, the book's data; ``--variant fashion_mnist``: the stand-in)."""
     variants_are_datasets: bool = True
     """Whether a variant names the dataset read (chapter 6's corpora) or a model variant (Kim's)."""
     run_params: tuple[str, ...] = ("seed", "max_train_examples", "max_eval_examples", "max_epochs",

@@ -68,6 +68,16 @@ class ClassifierData:
         return len(self.class_names) == 2
 
 
+def image_data(ctx: Context, train: bool = True) -> ClassifierData:
+    """Chapters 4-5's 28x28 images (n, 28, 28) in [0, 1] and labels 0-9: MNIST, the book's, or the dataset the
+    run's ``--variant`` names (``fashion_mnist``: the stand-in of the offline mirror, which lacks MNIST's training
+    images). ``train=False`` reads the test split only. Raises MissingOutputError when a file is not downloaded."""
+    from dltm.data import IMAGE_CLASSES, mnist_splits
+
+    dataset = ctx.task.dataset_of(ctx.variant)
+    return ClassifierData(*mnist_splits(ctx.root / "data" / "raw", train, dataset), IMAGE_CLASSES[dataset])
+
+
 def make_dataset(x, y, batch_size: int, shuffle_seed: int | None = None):
     """The input every task trains from: (shuffle) -> batch -> prefetch, as tf.data on TensorFlow and
     ``keras.utils.PyDataset`` on the other backends (:func:`dltm.batches.dataset`)."""

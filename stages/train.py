@@ -60,15 +60,18 @@ def task_from_argv(argv: list[str] | None, doc: str) -> tuple[tasks.Task, P.RunS
     """Parse ``<task id> [--variant V]`` and read the task's params section and the run settings."""
     ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("task", help="a task id of TASKS.md, e.g. ch07_kim_cnn")
-    ap.add_argument("--variant", help="for tasks with variants (chapter 6: the corpus, e.g. ptb; "
-                                      "ch07_kim2014: rand, static, non-static or multichannel)")
+    ap.add_argument("--variant", help="for tasks with variants (chapter 6: the corpus, e.g. ptb; ch07_kim2014: "
+                                      "rand, static, non-static or multichannel; chapters 4-5's MNIST tasks: "
+                                      "fashion_mnist)")
     args = ap.parse_args(argv)
     params = P.load()
     run = P.RunSettings.from_params(params)
     runtime.select_backend(run.backend)  # before the chapter module imports Keras
     task = tasks.get(args.task)
     if task.variants and args.variant not in task.variants:
-        ap.error(f"{task.id} needs --variant, one of {', '.join(task.variants)}")
+        named = ", ".join(v for v in task.variants if v)
+        ap.error(f"{task.id} takes no --variant (its own data) or one of {named}" if None in task.variants
+                 else f"{task.id} needs --variant, one of {named}")
     if not task.variants and args.variant:
         ap.error(f"{task.id} has no variants")
     task_params = P.validate(task.id, P.section(params, task.id), task.params)

@@ -1,9 +1,11 @@
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from dltm.data import MNIST_CLASSES
 from dltm.params import ParamError
 from dltm.training import ClassifierData, optimizer
 from pipelines import ch04_feedforward as ch04
@@ -12,7 +14,7 @@ from .conftest import run_task, synthetic_mnist
 
 BOOK = {"hidden_units": [128], "activation": "relu", "dropout": 0.5, "batch_norm": False,
         "kernel_initializer": "glorot_uniform", "l1": 0.0, "l2": 0.0}
-DATA = ClassifierData(np.zeros((1, 28, 28)), np.zeros(1), np.zeros((1, 28, 28)), np.zeros(1), ch04.MNIST_CLASSES)
+DATA = ClassifierData(np.zeros((1, 28, 28)), np.zeros(1), np.zeros((1, 28, 28)), np.zeros(1), MNIST_CLASSES)
 
 
 def test_cross_entropy_check_value_of_line_1486():
@@ -105,3 +107,31 @@ def test_mnist_without_training_images_says_what_is_missing(tmp_path, monkeypatc
     files["train-images-idx3-ubyte.gz"].unlink()
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.gz: missing; run `.*download.*mnist`"):
         run_task(tmp_path, monkeypatch, "ch04_mnist_softmax")
+
+
+def test_fashion_mnist_variant_reads_its_own_files_and_names_its_outputs(tmp_path, monkeypatch):
+    """``--variant fashion_mnist``: data/raw/fashion_mnist (no MNIST at all here), Fashion-MNIST's class names,
+    outputs named ``<task>-fashion_mnist`` and the stage train_images@ that dvc.yaml gives them."""
+    import mlflow
+
+    from stages import train
+
+    synthetic_mnist(tmp_path / "data" / "raw" / "fashion_mnist", n_train=200, n_test=100)
+    m = run_task(tmp_path, monkeypatch, "ch04_mnist_softmax", {"run.max_epochs": 2}, variant="fashion_mnist")
+    assert m["n_examples"] == 100 and m["test_accuracy"] > 0.5
+    assert not (tmp_path / "models" / "ch04_mnist_softmax").exists()
+    run = json.loads((tmp_path / "models" / "ch04_mnist_softmax-fashion_mnist" / "run.json").read_text())
+    tags = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run["mlflow_run_id"]).data.tags
+    assert tags["dataset"] == "fashion_mnist" and tags["variant"] == "fashion_mnist"
+    from dltm.tasks import dvc_stage
+
+    repo = Path(__file__).resolve().parents[1]
+    stage = dvc_stage("ch04_mnist_softmax", "fashion_mnist", root=repo)
+    assert stage == "train_images@ch04_mnist_softmax-fashion_mnist"
+    assert ch04.TASKS[0].reference.source_for("fashion_mnist").startswith("Xiao et al. 2017")
+    assert ch04.TASKS[0].reference.for_variant("fashion_mnist") != ch04.TASKS[0].reference.for_variant(None)
+    # MNIST, the default, is missing here: the run without --variant says so, and a wrong variant is one line
+    with pytest.raises(FileNotFoundError, match=r"mnist[/\\]train-images-idx3-ubyte.gz: missing"):
+        run_task(tmp_path, monkeypatch, "ch04_mnist_softmax")
+    with pytest.raises(SystemExit):
+        train.main(["ch04_mnist_softmax", "--variant", "cifar10"])

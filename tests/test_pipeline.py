@@ -69,16 +69,21 @@ LEFT_OUT = {"  - corpora: [text8, ptb]": "  - corpora: [ptb]",
             "ch04_optimizer_comparison: {module: ch04_feedforward, data: data/raw/mnist}": "",
             "ch09_peephole_sentiment: {module: ch09_lstm_sentiment, data: data/prepared/mr}": "",
             "ch09_rnn_comparison: {module: ch09_lstm_sentiment, data: data/prepared/mr}": "",
-            "    foreach: [imdb, mr]": "    foreach: [mr]"}
+            "    foreach: [imdb, mr]": "    foreach: [mr]",
+            **{f"      {t}-fashion_mnist: {{task: {t}, module: {m}, data: fashion_mnist}}\n": ""
+               for t, m in (("ch04_mnist_mlp", "ch04_feedforward"), ("ch05_mnist_cnn", "ch05_cnn"))},
+            "      ch04_optimizer_comparison-fashion_mnist: {task: ch04_optimizer_comparison, "
+            "module: ch04_feedforward,\n                                                data: fashion_mnist}\n": ""}
 E2E_LEFT_OUT_TASKS = {"ch04_optimizer_comparison", "ch09_peephole_sentiment", "ch09_rnn_comparison",
                       *(t for t in TASKS if t.startswith("ch10_") and t not in E2E_TRANSLATION)}
 """What the end-to-end run leaves out of dvc.yaml's foreach and matrix lists, for CI's time (each stage costs
 about 15 s, most of it importing TensorFlow and MLflow): chapter 6 on text8 (the same stages as on PTB, whose
 files are real), Kim's non-static and multichannel (static's code path with trainable vectors), chapter 10's
 word-level, GRU and French runs (the char and attention models' stages), chapter 4's optimizer comparison,
-chapter 9's peephole and comparison tasks (the same train@/evaluate@ stages as its LSTM's) and chapter 12's
-classifier on IMDB (as on MR); each task's own test file runs its stages on tiny data. Every kind of stage still
-runs; the other items are the same commands with other values."""
+chapter 9's peephole and comparison tasks (the same train@/evaluate@ stages as its LSTM's), chapter 12's
+classifier on IMDB (as on MR) and chapters 4-5's Fashion-MNIST runs but the softmax regression's; each task's
+own test file runs its stages on tiny data. Every kind of stage still runs; the other items are the same
+commands with other values."""
 SKIP = ("dvc.lock", "metrics/", "reports/results.md", "reports/experiments.md", "plots/", "mlflow.db", "models/",
         "data/")
 
@@ -129,6 +134,8 @@ def synthetic(tmp_path_factory):
     for name, path in synthetic_tables(mirror / "book").items():  # ionosphere, iris, housing
         sums[name.removesuffix(".txt")] = {name: sha256_file(path), f"book/{name}": sha256_file(path)}
     sums["mnist"] = {n: sha256_file(p) for n, p in synthetic_mnist(mirror / "mnist").items()}
+    sums["fashion_mnist"] = {n: hashlib.sha256(gzip.decompress(p.read_bytes())).hexdigest()  # of the content
+                             for n, p in synthetic_mnist(mirror / "fashion_mnist", seed=1).items()}
     synthetic_har(tmp / "har_src", zip_to=mirror / "har" / "UCI HAR Dataset.zip")
     synthetic_imdb(tmp / "imdb_src", n_per_class=60)  # the labeled aclImdb tree, packed as the mirror holds it
     (mirror / "imdb").mkdir()
@@ -288,6 +295,8 @@ def test_pipeline_writes_every_output(synthetic):
             continue
         assert (ws / "metrics" / f"{task}.json").is_file(), task
         assert (ws / "models" / task / "run.json").is_file(), task
+    fashion = json.loads((ws / "metrics" / "ch04_mnist_softmax-fashion_mnist.json").read_text())  # train_images@
+    assert fashion["n_examples"] == 100 and 0.0 <= fashion["test_accuracy"] <= 1.0
     assert json.loads((ws / "metrics" / "ch07_tokenizer_demo.json").read_text())["word_index_matches_book"] == 1.0
     kim = json.loads((ws / "metrics" / "ch07_kim_cnn.json").read_text())
     assert kim["n_examples"] == EXPECT["mr_dev"] and 0.0 <= kim["test_accuracy"] <= 1.0

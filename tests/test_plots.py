@@ -111,7 +111,7 @@ def test_the_curves_name_only_train_columns_and_one_chart_per_task():
     stages = tasks._stages_in(REPO / "dvc.yaml")
     own = {t for (t, _, _), name in stages.items() if "@" not in name}
     by_variant = {f"{t}-{var}" for (t, var, _), name in stages.items() if var and name.startswith(
-        ("train_transformer_classifier@", "evaluate_transformer_classifier@", "train_babi@"))}
+        ("train_transformer_classifier@", "evaluate_transformer_classifier@", "train_babi@", "train_images@"))}
     ids = {*v["tasks"], *v["text_tasks"], *v["translation_tasks"], *(f"ch07_kim2014-{k}" for k in v["kim_variants"]),
            *(f"{e}-{c}" for e in v["embeddings"] for c in v["corpora"]), *own, *by_variant}
     plots = curves()

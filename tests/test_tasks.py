@@ -60,9 +60,13 @@ def test_tasks_params_and_dvc_yaml_agree():
     assert own == {"ch11_author_profiling", "ch11_title_generation", "ch12_bert_pretrain", "ch12_bert_finetune",
                    "ch12_transformer_translation", "ch13_span_reader", "ch14_paragraph_vector",
                    "ch14_skip_thought"}
-    # a task whose variants are datasets of its own (12.1: imdb, mr) has a foreach stage over them
+    # a task whose variants are datasets of its own (12.1: imdb, mr) has a foreach stage over them; chapters
+    # 4-5's MNIST tasks run without a variant (MNIST) and with --variant fashion_mnist (train_images@)
     by_variant = {t for (t, v, _) in stages if v} - set(embeddings) - {"ch07_kim2014"}
-    assert by_variant == {"ch12_transformer_classifier", "ch13_babi_memnn", "ch13_babi_rnn"}
+    images = {"ch04_mnist_softmax", "ch04_mnist_mlp", "ch04_optimizer_comparison", "ch05_mnist_cnn"}
+    assert by_variant == {"ch12_transformer_classifier", "ch13_babi_memnn", "ch13_babi_rnn", *images}
+    assert all(registry[t].variants == (None, "fashion_mnist") and registry[t].dataset == "mnist" for t in images)
+    assert {"mnist", "fashion_mnist"} <= set(downloads)
     for t in by_variant:
         assert {(v, step) for (u, v, step) in stages if u == t} == {
             (v, step) for v in registry[t].variants for step in ("train", "evaluate")}
@@ -70,6 +74,7 @@ def test_tasks_params_and_dvc_yaml_agree():
     assert load(REPO / "params.yaml")["prepare"]["babi"]["tasks"] == list(registry["ch13_babi_memnn"].variants)
     stages_of = (set(in_dvc) | set(embeddings) | set(text_tasks) | set(translation) | {"ch07_kim2014"} | own
                  | by_variant)
+    assert images <= set(in_dvc)
     assert stages_of == set(registry) and not set(in_dvc) & set(embeddings) and not set(in_dvc) & set(text_tasks)
     for task_id, item in translation.items():  # chapter 10: each reads its prepared pairs (the held-out set)
         task = registry[task_id]
