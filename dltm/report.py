@@ -1,12 +1,16 @@
 """reports/results.md: each task's number beside the book's or the published one, with where it came from.
 
-A chapter module may add sections of its own (``REPORT_SECTIONS``: functions of the repository root that return
-markdown lines), e.g. chapter 7's MR table beside Kim (2014)'s."""
+The page opens with a summary by chapter, then gives one section per chapter: its results table, its own
+sections, its notes and its pictures inline. A chapter module may add sections of its own (``REPORT_SECTIONS``:
+functions of the repository root that return markdown lines, e.g. chapter 7's MR table beside Kim (2014)'s) and
+name the result its summary leads with (``HEADLINE``: a task id, or ``<task>-<variant>``)."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +110,193 @@ def gpu_section(root: Path) -> list[str]:
     return lines
 
 
+LOWER_IS_BETTER = ("perplexity", "bits_per_character", "mse", "error", "loss")
+"""Metric names (substrings) where a smaller number is the better one."""
+CHECK_METRICS = ("checks_passed", "matches_book", "word_index_matches_book")
+"""Metrics that check a worked example of the book rather than measure a model: headlines only when nothing else
+of the chapter ran."""
+
+
+@dataclass
+class Row:
+    """One result line of the report: a task, or one of its variants, and what its stages wrote."""
+
+    task: Task
+    variant: str | None
+    metrics: dict[str, Any] | None
+    run: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"{self.task.id}-{self.variant}" if self.variant else self.task.id
+
+    @property
+    def reference(self) -> float | None:
+        return self.task.reference.for_variant(self.variant) if self.task.reference else None
+
+    @property
+    def value(self) -> float | None:
+        """The headline metric (its mean over repeats where the task repeats), or None."""
+        m = self.metrics or {}
+        v = m.get(f"{self.task.metric}_mean", m.get(self.task.metric))
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    def short_by(self) -> float | None:
+        """How far the result is on the wrong side of its reference (> 0: short of it), or None."""
+        if self.value is None or self.reference is None:
+            return None
+        gap = self.value - self.reference
+        return gap if any(k in self.task.metric for k in LOWER_IS_BETTER) else -gap
+
+
+def chapter_title(module: str) -> str:
+    """'Chapter 4: deep feed-forward networks', from the first line of the chapter module's docstring."""
+    doc = (importlib.import_module(module).__doc__ or module).strip().split("\n")[0]
+    return doc.split(" (")[0].rstrip(".")
+
+
+def anchor(heading: str) -> str:
+    """The link target GitHub and GitLab give a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return "".join(c for c in heading.lower() if c.isalnum() or c in " -_").replace(" ", "-")
+
+
+def cpu_caps(section: str, params_file: Path) -> list[str]:
+    """The params of ``section`` that params.yaml marks as set for this CPU (a comment naming the CPU beside the
+    book's or the paper's value), as 'key = value (the comment)'. Raises nothing: no file, no caps."""
+    if not params_file.is_file():
+        return []
+    from ruamel.yaml import YAML
+
+    data = YAML().load(params_file.read_text(encoding="utf-8"))
+    block = data.get(section) if hasattr(data, "get") else None
+    if not hasattr(block, "ca"):
+        return []
+    found = []
+    for key, value in block.items():
+        token = block.ca.items.get(key, [None] * 3)[2]
+        if token is None:
+            continue
+        comment = []  # the key's own comment lines: up to a blank line or a comment at column 0
+        for i, line in enumerate(token.value.split("\n")):
+            if not line.strip() or (i and not line.startswith(" ")):
+                break
+            comment.append(line.strip().lstrip("#").strip())
+        text = " ".join(comment)
+        if "CPU" in text:
+            found.append(f"{key} = {value} ({text})")
+    return found
+
+
+def summary_section(rows: list[Row], modules: list[str], root: Path) -> list[str]:
+    """'Summary by chapter': what ran of each chapter, its headline number beside the reference, and the results
+    short of their references with the params capped for this CPU."""
+    lines = ["## Summary by chapter", "",
+             "What runs here, each chapter's headline number beside the book's or the paper's, and where we fall "
+             "short and why (the params set for this CPU, from params.yaml beside the book's or the paper's "
+             "value; a result not run names its reason in the chapter's notes).", "",
+             "| Chapter | Results here | Headline | Ours | Reference | Short of the reference, and why |",
+             "|---|---|---|---|---|---|"]
+    for module in modules:
+        mine = [r for r in rows if r.task.chapter == module]
+        ran = [r for r in mine if r.metrics is not None]
+        not_run = list(dict.fromkeys(r.task.dataset_of(r.variant) or r.name for r in mine if r.metrics is None))
+        scored = [r for r in ran if r.value is not None]
+        measured = [r for r in scored if r.task.metric not in CHECK_METRICS]
+        override = getattr(importlib.import_module(module), "HEADLINE", None)
+        head = (next((r for r in scored if r.name == override), None)
+                or next((r for r in measured if r.reference is not None), None)
+                or (measured or scored or [None])[0])
+        short = []
+        for r in scored:
+            gap = r.short_by()
+            if gap is not None and gap > 1e-9:
+                caps_ = cpu_caps(r.task.id, root / "params.yaml") + [
+                    f"run.{k} = {v}" for k, v in r.run.get("caps", {}).items() if v]
+                short.append(f"{r.name}: {fmt(r.value)} vs {fmt(r.reference)}"
+                             + (f"; {'; '.join(caps_)}" if caps_ else ""))
+        here = f"{len(ran)} of {len(mine)}" + (f" (not run: {', '.join(not_run)})" if not_run else "")
+        title = chapter_title(module)
+        headline = (f"{head.name} {head.task.metric} | {ours(head.metrics or {}, head.task.metric)} | "
+                    f"{fmt(head.reference)}") if head else "- | - | -"
+        lines.append(f"| [{title}](#{anchor(title)}) | {here} | {headline} | "
+                     f"{'<br>'.join(short) if short else ('none' if scored else '-')} |")
+    return lines
+
+
+RESULTS_HEADER = ["| Task | Book section | Dataset | Metric | Ours | Reference | Source | MLflow run |",
+                  "|---|---|---|---|---|---|---|---|"]
+
+
+def result_line(row: Row) -> str:
+    """The row of a chapter's results table."""
+    task, ref = row.task, row.task.reference
+    dataset = task.dataset_of(row.variant) or "in the code"
+    if row.metrics is None:
+        return (f"| {row.name} | {task.section} | {dataset} | {task.metric} | not run | "
+                f"{fmt(row.reference)} | {ref.source_for(row.variant) if ref else ''} | |")
+    run_id = row.run.get("mlflow_run_id")
+    return (f"| {row.name} | {task.section} | {dataset} | {task.metric} | {ours(row.metrics, task.metric)} | "
+            f"{fmt(row.reference)} | {ref.source_for(row.variant) if ref else ''} | "
+            f"{f'`{run_id[:12]}`' if run_id else 'not logged'} |")
+
+
+def notes_of(row: Row, root: Path) -> list[str]:
+    """The bullets of a result's notes: why it did not run, the task's notes and its ``also`` metrics, and the
+    metrics file's own note (e.g. why a metric is null: dltm.embeddings.null_metrics_note)."""
+    if row.metrics is None:
+        return [f"- **{row.name}**: not run here: {why_not_run(row.task, root, row.variant).rstrip('.')}."]
+    out = []
+    task, metrics = row.task, row.metrics
+    if task.notes or task.also:
+        extra = "; ".join(f"{k} = {ours(metrics, k)}" for k in task.also if k in metrics or f"{k}_mean" in metrics)
+        out.append(f"- **{row.name}**: {task.notes}" + (f" ({extra})" if extra else "") + ".")
+    if isinstance(metrics.get("note"), str):
+        out.append(f"- **{row.name}**: {metrics['note'].rstrip('.')}.")
+    return out
+
+
+FIGURES = "figures"
+"""reports/figures/: the copies of plots/<result>/{train,eval}/*.png that reports/results.md shows inline. plots/
+is DVC's (cached, not in git); the report and its figures are committed together, as keras-io keeps each
+example's output beside it."""
+
+
+def figures(root: Path) -> dict[Path, str]:
+    """{picture in plots/: its path under reports/figures/} for every result's pictures in the workspace."""
+    return {png: png.relative_to(root / "plots").as_posix() for png in sorted((root / "plots").glob("*/*/*.png"))}
+
+
+def copy_figures(root: Path = Path(".")) -> Path:
+    """Replace reports/figures/ whole with the pictures of :func:`figures` (nothing else stays in it)."""
+    from dltm.io import atomic_path
+
+    target = root / "reports" / FIGURES
+    with atomic_path(target) as tmp:
+        tmp.mkdir(parents=True)
+        for png, rel in figures(root).items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(png, tmp / rel)
+    return target
+
+
+def pictures_of(row: Row, root: Path) -> list[str]:
+    """The result's pictures, inline (reports/figures/<name>/{train,eval}/*.png), each captioned by its file."""
+    pngs = sorted((root / "plots" / row.name).glob("*/*.png"))
+    return [f"![{row.name}: {p.parent.name} {p.stem.replace('_', ' ')}]({FIGURES}/{row.name}/{p.parent.name}/"
+            f"{p.name})" for p in pngs]
+
+
 def build(tasks: list[Task], root: Path = Path(".")) -> str:
+    """reports/results.md: the summary by chapter, then one section per chapter (its results table, its own
+    sections, notes and pictures), the backends and GPU runs, and where each number came from."""
+    rows = []
+    for task in tasks:
+        for variant in task.variants or (None,):
+            name = f"{task.id}-{variant}" if variant else task.id
+            mfile, rfile = root / "metrics" / f"{name}.json", root / task.outputs / name / "run.json"
+            rows.append(Row(task, variant, json.loads(mfile.read_text(encoding="utf-8")) if mfile.is_file() else None,
+                            json.loads(rfile.read_text(encoding="utf-8")) if rfile.is_file() else {}))
+    modules = list(dict.fromkeys(task.chapter for task in tasks))  # the book's order: chapters, then appendices
     lines = [
         "# Results",
         "",
@@ -114,71 +304,39 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
         "Each row is one task of the book (task ids as in TASKS.md). *Reference* is the book's number where it",
         "prints one, otherwise the published number the task is measured against.",
         "",
-        "| Task | Book section | Dataset | Metric | Ours | Reference | Source | MLflow run |",
-        "|---|---|---|---|---|---|---|---|",
+        *summary_section(rows, modules, root),
     ]
-    provenance = [
-        "",
-        "## Where each number came from",
-        "",
-        "| Task | Seed | Caps | Train examples | Epochs | Train time (s) | Machine | Git commit |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    notes = ["", "## Notes", ""]
+    for module in modules:
+        mine = [r for r in rows if r.task.chapter == module]
+        lines += ["", f"## {chapter_title(module)}", "", *RESULTS_HEADER, *(result_line(r) for r in mine)]
+        for section in getattr(importlib.import_module(module), "REPORT_SECTIONS", ()):
+            body = section(root)  # a chapter's own tables, one heading level below the chapter's
+            lines += ["", *(f"#{line}" if line.startswith("## ") else line for line in body)] if body else []
+        notes = [n for r in mine for n in notes_of(r, root)]
+        lines += ["", "### Notes", "", *notes] if notes else []
+        pictures = [p for r in mine for p in pictures_of(r, root)]
+        lines += ["", "### Pictures", *(x for p in pictures for x in ("", p))] if pictures else []
+    for section in (backends_section, gpu_section):
+        body = section(root)
+        lines += ["", *body] if body else []
+    provenance = ["", "## Where each number came from", "",
+                  "| Task | Seed | Caps | Train examples | Epochs | Train time (s) | Machine | Git commit |",
+                  "|---|---|---|---|---|---|---|---|"]
     throughput = ["", "## Training speed", "", "From each run's `run.json`, on the machine of the table above.", "",
                   "| Run | " + " | ".join(k.replace("_", " ") for k in SPEED_KEYS) + " |",
                   "|---|" + "---|" * len(SPEED_KEYS)]
-    pictures = ["", "## Pictures", ""]
-    for task in tasks:
-        for variant in task.variants or (None,):
-            name = f"{task.id}-{variant}" if variant else task.id
-            dataset = task.dataset_of(variant) or "in the code"
-            mfile = root / "metrics" / f"{name}.json"
-            rfile = root / task.outputs / name / "run.json"
-            if not mfile.is_file():
-                lines.append(f"| {name} | {task.section} | {dataset} | {task.metric} | "
-                             f"not run | {fmt(task.reference.for_variant(variant)) if task.reference else '-'} | "
-                             f"{task.reference.source_for(variant) if task.reference else ''} | |")
-                notes.append(f"- **{name}**: not run here: {why_not_run(task, root, variant).rstrip('.')}.")
-                continue
-            metrics = json.loads(mfile.read_text(encoding="utf-8"))
-            run = json.loads(rfile.read_text(encoding="utf-8")) if rfile.is_file() else {}
-            ref = task.reference
-            run_id = run.get("mlflow_run_id")
-            lines.append(
-                f"| {name} | {task.section} | {dataset} | {task.metric} | "
-                f"{ours(metrics, task.metric)} | {fmt(ref.for_variant(variant)) if ref else '-'} | "
-                f"{ref.source_for(variant) if ref else ''} | "
-                f"{f'`{run_id[:12]}`' if run_id else 'not logged'} |"
-            )
-            m = run.get("machine", {})
-            device = m.get("gpu") if m.get("gpu") not in (None, "none") else m.get("host_cpu", "?")
-            provenance.append(
-                f"| {name} | {run.get('seed', '-')} | {caps(run)} | {run.get('train_examples', '-')} | "
-                f"{run.get('epochs', '-')} | {fmt(run.get('train_seconds'))} | {device}; "
-                f"{backend_label(m)} | {str(run.get('git_commit', '?'))[:10]} |"
-            )
-            if task.notes or task.also:
-                extra = "; ".join(f"{k} = {ours(metrics, k)}" for k in task.also if k in metrics
-                                  or f"{k}_mean" in metrics)
-                notes.append(f"- **{name}**: {task.notes}" + (f" ({extra})" if extra else "") + ".")
-            if isinstance(metrics.get("note"), str):  # e.g. why a metric is null (dltm.embeddings.null_metrics_note)
-                notes.append(f"- **{name}**: {metrics['note'].rstrip('.')}.")
-            speed = {k: run[k] for k in SPEED_KEYS if k in run}
-            if speed:
-                throughput.append(f"| {name} | " + " | ".join(fmt(speed.get(k)) if k in speed else "-"
-                                                            for k in SPEED_KEYS) + " |")
-            pngs = sorted((root / "plots" / name).glob("*/*.png"))
-            if pngs:
-                links = ", ".join(f"[{p.stem.replace('_', ' ')}](../{p.relative_to(root).as_posix()})"
-                                  for p in pngs)
-                pictures.append(f"- **{name}**: {links}")
-    sections: list[str] = []
-    for module in dict.fromkeys(task.chapter for task in tasks):  # the book's order: the chapters, then appendices
-        for section in getattr(importlib.import_module(module), "REPORT_SECTIONS", ()):
-            sections += ["", *section(root)]
-    for section in (backends_section, gpu_section):
-        lines_ = section(root)
-        sections += ["", *lines_] if lines_ else []
-    return "\n".join(lines + sections + provenance + (throughput if len(throughput) > 6 else []) + notes
-                     + (pictures if len(pictures) > 3 else [])) + "\n"
+    for r in rows:
+        if r.metrics is None:
+            continue
+        run = r.run
+        m = run.get("machine", {})
+        device = m.get("gpu") if m.get("gpu") not in (None, "none") else m.get("host_cpu", "?")
+        provenance.append(
+            f"| {r.name} | {run.get('seed', '-')} | {caps(run)} | {run.get('train_examples', '-')} | "
+            f"{run.get('epochs', '-')} | {fmt(run.get('train_seconds'))} | {device}; "
+            f"{backend_label(m)} | {str(run.get('git_commit', '?'))[:10]} |")
+        speed = {k: run[k] for k in SPEED_KEYS if k in run}
+        if speed:
+            throughput.append(f"| {r.name} | " + " | ".join(fmt(speed.get(k)) if k in speed else "-"
+                                                          for k in SPEED_KEYS) + " |")
+    return "\n".join(lines + provenance + (throughput if len(throughput) > 6 else [])) + "\n"

@@ -98,9 +98,10 @@ def stale_results(root: str | Path = ".", stale: dict[str, str] | None = None) -
 
 
 def mark_report(text: str, stale: dict[str, str], results: dict[str, list[str]]) -> str:
-    """reports/results.md with the *Ours* cell of every stale row of the results table (the first table, its
-    column found by the header ``Ours``) marked ``(stale)``, and a section listing the stale stages and why;
-    marks of an earlier call are removed first, so the result depends only on ``stale``."""
+    """reports/results.md with the *Ours* cell of every stale row of its results tables (each table whose header
+    has ``Ours``: the chapters' tables) marked ``(stale)``, and a section listing the stale stages and why after
+    the first table (the summary); marks of an earlier call are removed first, so the result depends only on
+    ``stale``."""
     lines = text.rstrip("\n").split("\n")
     if SECTION in lines:
         end = next((i for i in range(lines.index(SECTION) + 1, len(lines)) if lines[i].startswith("## ")),
@@ -109,16 +110,23 @@ def mark_report(text: str, stale: dict[str, str], results: dict[str, list[str]])
         lines = lines[:start] + lines[end - 1 if end < len(lines) else end:]
     first = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
     after = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
-    header = [c.strip() for c in lines[first].strip("|").split("|")] if first < len(lines) else []
-    if "Ours" in header:
-        col = header.index("Ours")
-        for i in range(first + 2, after):  # the rows, after the header and its |---| line
-            cells = lines[i].split("|")  # cells[0] is the text before the first "|"
-            value = cells[col + 1].rstrip().removesuffix(STALE_MARK)
-            if cells[1].strip() in results:
-                value += STALE_MARK
-            cells[col + 1] = value + " "
-            lines[i] = "|".join(cells)
+    col = None
+    for i, line in enumerate(lines):
+        if not line.startswith("|"):
+            col = None
+            continue
+        if col is None:  # a table's header
+            header = [c.strip() for c in line.strip("|").split("|")]
+            col = header.index("Ours") if "Ours" in header else -1
+            continue
+        if col < 0 or line.startswith("|---"):
+            continue
+        cells = line.split("|")  # cells[0] is the text before the first "|"
+        value = cells[col + 1].rstrip().removesuffix(STALE_MARK)
+        if any(c.strip().split(" ")[0] in results for c in cells[1:col + 1]):  # the task, or a headline
+            value += STALE_MARK
+        cells[col + 1] = value + " "
+        lines[i] = "|".join(cells)
     if stale:
         section = ["", SECTION, "",
                    "These results were made by stages that would run again with this checkout's code and params",

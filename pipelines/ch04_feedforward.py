@@ -214,6 +214,8 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
                                         model=P.Section(**_MLP)),
 }
 
+HEADLINE = "ch04_mnist_mlp-fashion_mnist"  # the result reports/results.md's summary leads this chapter with
+
 TASKS = (
     Task("ch04_mnist_softmax", "4.5 (lines 1860-1905)", "Softmax regression on MNIST", "mnist", "test_accuracy",
          train_mnist_softmax, evaluate_mnist,

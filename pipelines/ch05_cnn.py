@@ -271,6 +271,8 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
                              repeats=P.POSITIVE_INT, dropout_placement=P.Choice("after_conv", "after_dense")),
 }
 
+HEADLINE = "ch05_mnist_cnn-fashion_mnist"  # the result reports/results.md's summary leads this chapter with
+
 TASKS = (
     Task("ch05_conv_numeric", "5.1-5.2 (lines 1941-2190)", "convolution and pooling by hand, NumPy beside Keras",
          None, "checks_passed", train_conv_numeric, evaluate_conv_numeric,

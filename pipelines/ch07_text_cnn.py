@@ -517,6 +517,8 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
 TEXT_RUN = (*Task.run_params, "text_data")
 """Chapter 7's MR classifiers also read run.text_data (mr, or your own data)."""
 
+HEADLINE = "ch07_kim2014-rand"  # the result reports/results.md's summary leads this chapter with
+
 TASKS = (
     Task("ch07_tokenizer_demo", "7.1 (lines 3128-3275)", "Keras 2 Tokenizer on ten documents", None,
          "word_index_matches_book", train_tokenizer_demo, evaluate_tokenizer_demo,

@@ -496,6 +496,8 @@ _CONTEXT = "Tatoeba cmn context (zh->en, a course's numbers): small RNN sacreBLE
 _NOTES = ("sacreBLEU (tok zh) and chrF on the held-out sentences of prepare@cmn (drawn from the first 10,000 "
           "pairs); _beam: beam search on the first beam_examples of them")
 _ALSO = ("test_chrf", "test_bleu_beam")
+HEADLINE = "ch10_seq2seq_attention"  # the result reports/results.md's summary leads this chapter with
+
 TASKS = (
     Task("ch10_seq2seq_char", "10.2 (lines 5005-5170)", "character-level LSTM encoder-decoder, English -> Chinese",
          "cmn", "test_bleu", train_seq2seq, evaluate_seq2seq,

@@ -823,6 +823,8 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
                                     beam_width=P.POSITIVE_INT, length_alpha=P.Float(0.0)),
 }
 
+HEADLINE = "ch11_author_profiling"  # the result reports/results.md's summary leads this chapter with
+
 TASKS = (
     Task("ch11_custom_losses", "11.3 (lines 5353-5451)",
          "10->8->1 MLP with a regulariser function, a Regularizer subclass, a custom loss and a penalty in call",

@@ -562,6 +562,8 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
                                max_answer_words=P.POSITIVE_INT),
 }
 
+HEADLINE = "ch13_span_reader"  # the result reports/results.md's summary leads this chapter with
+
 TASKS = (
     Task("ch13_babi_memnn", "13.1 (the book: a title only, line ~5816)",
          "Sukhbaatar et al. (2015)'s end-to-end memory network (3 hops, position and temporal encoding, adjacent "

@@ -1,4 +1,5 @@
-"""DVC stage ``report``: write reports/results.md from every task's metrics and run record.
+"""DVC stage ``report``: write reports/results.md from every task's metrics and run record, and copy the pictures
+it shows into reports/figures/ (plots/ is DVC's; the report and its figures are committed).
 
 ``python -m stages.report --stale`` (``make stale``, and ``.ci/run`` before the tests) is not a stage: it asks
 DVC which committed results no longer match the checkout's code and params (:mod:`dltm.staleness`), prints
@@ -51,11 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.stale:
         mark_stale()
         return 0
-    from dltm.report import build
+    from dltm.report import build, copy_figures
 
     text = build(list(tasks.all_tasks().values()))
+    figures = copy_figures()
     write_text(REPORT, text)
-    print(f"report: {REPORT} ({text.count(chr(10))} lines)")
+    print(f"report: {REPORT} ({text.count(chr(10))} lines), its pictures in {figures}/ "
+          f"({sum(1 for _ in figures.rglob('*.png'))} files)")
     return 0
 
 

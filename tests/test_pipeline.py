@@ -84,8 +84,8 @@ chapter 9's peephole and comparison tasks (the same train@/evaluate@ stages as i
 classifier on IMDB (as on MR) and chapters 4-5's Fashion-MNIST runs but the softmax regression's; each task's
 own test file runs its stages on tiny data. Every kind of stage still runs; the other items are the same
 commands with other values."""
-SKIP = ("dvc.lock", "metrics/", "reports/results.md", "reports/experiments.md", "plots/", "mlflow.db", "models/",
-        "data/")
+SKIP = ("dvc.lock", "metrics/", "reports/results.md", "reports/experiments.md", "reports/figures/", "plots/",
+        "mlflow.db", "models/", "data/")
 
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
@@ -357,7 +357,10 @@ def test_pipeline_writes_every_output(synthetic):
     assert f"{har['test_accuracy_mean']:.4f} ± {har['test_accuracy_std']:.4f} (n=2)" in report
     boston = json.loads((ws / "metrics" / "ch03_boston_regression.json").read_text())
     assert f"test_mse_svr_scaled = {boston['test_mse_svr_scaled']:.4f}" in report
-    assert "(../plots/ch03_sine_fit/eval/sine_fit.png)" in report
+    assert "(figures/ch03_sine_fit/eval/sine_fit.png)" in report  # inline, copied beside the report
+    assert (ws / "reports" / "figures" / "ch03_sine_fit" / "eval" / "sine_fit.png").read_bytes()[:4] == b"\x89PNG"
+    summary = report.split("## Summary by chapter")[1].split("\n## ")[0]
+    assert summary.count("| [Chapter ") == 13 and "| [Appendices A and B" in summary
     shown = json.loads(sh(["dvc", "metrics", "show", "--json"], ws, env).stdout)
     assert json.dumps(shown).count("ch07_kim_cnn.json") >= 1
     sh(["dvc", "plots", "show", "-o", str(ws / "dvc_plots")], ws, env)
