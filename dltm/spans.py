@@ -17,7 +17,6 @@ arrays, :func:`best_spans` decodes the start/end probabilities under a maximum a
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -52,11 +51,10 @@ class Tokens:
 def segment(text: str) -> Tokens:
     """Words of a Chinese (or mixed) text by jieba's precise mode with the HMM for unknown words, whitespace
     dropped, with offsets."""
-    import jieba
+    from dltm.text import jieba
 
-    jieba.setLogLevel(logging.WARNING)
     words, starts, ends = [], [], []
-    for word, start, end in jieba.tokenize(text):
+    for word, start, end in jieba().tokenize(text):
         if word.strip():
             words.append(word)
             starts.append(start)

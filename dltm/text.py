@@ -212,3 +212,14 @@ def restrict_vocab(padded: np.ndarray, num_words: int | None) -> np.ndarray:
     mask = np.arange(out.shape[1])[None, :] < lengths[:, None]
     out[mask] = gathered[mask]
     return out
+
+
+def jieba():
+    """The jieba module (Sun 2012: Chinese word segmentation), its "Building prefix dict ..." log lines off, as
+    chapters 10-13 segment Chinese with it (``dltm.translation.split_words``, ``dltm.spans.segment``)."""
+    import logging
+
+    import jieba as module
+
+    module.setLogLevel(logging.WARNING)
+    return module

@@ -47,12 +47,9 @@ def split_words(text: str, lang: str) -> list[str]:
     short, clean and unaccented in their punctuation, and the model only needs a stable split, not a
     linguist's one (sacreBLEU tokenizes the outputs again for scoring)."""
     if lang == "zh":
-        import logging
+        from dltm.text import jieba
 
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)  # no "Building prefix dict ..." on every stage's console
-        return [w for w in jieba.lcut(text) if w.strip()]
+        return [w for w in jieba().lcut(text) if w.strip()]
     return _WORD.findall(text.lower())
 
 
@@ -206,29 +203,11 @@ def load_translator(folder: str | Path, hint: str | None = None) -> Translator:
 
 
 def save_translator(ctx, model, info: dict[str, Any], history: dict[str, list[float]], seconds: float) -> None:
-    """What the train stage of an encoder-decoder writes and logs: ``models/<task>/`` (``model.keras``,
-    ``translator.json`` = ``info``, ``summary.txt``) in one rename, ``plots/<task>/train/history.csv`` and
-    ``history.png``; to ``ctx.tracker`` (a :class:`dltm.tasks.Context`'s) the training time, the model summary,
-    the MLflow Models (the keras flavor and the ``text_model`` pyfunc that takes raw text; none without a run)
-    and the curves."""
-    from dltm.evaluation import history_png
-    from dltm.io import atomic_path, write_json
-    from dltm.training import MODEL_FILE, model_summary, write_history_csv
+    """What the train stage of an encoder-decoder writes and logs (:func:`dltm.saving.save_trained`):
+    ``models/<task>/`` (``model.keras``, ``translator.json`` = ``info``, ``summary.txt``) in one rename, the
+    curves, and to the run the MLflow Models (the keras flavor and the ``text_model`` pyfunc that takes raw
+    text; none without a run)."""
+    from dltm.saving import save_trained
 
-    summary = model_summary(model)
-    with atomic_path(ctx.model_dir) as tmp:
-        tmp.mkdir(parents=True)
-        model.save(tmp / MODEL_FILE)
-        write_json(tmp / TRANSLATOR_FILE, info)
-        (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-    write_history_csv(history, ctx.train_dir / "history.csv")
-    history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: training history")
-    tr = ctx.tracker
-    tr.log_metrics({"train_seconds": seconds})
-    tr.log_text(summary, "model_summary.txt")
-    if tr.active:
-        from dltm import mlflow_models
-
-        mlflow_models.log_models(tr, ctx.model_dir)
-    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
+    save_trained(ctx, model, {TRANSLATOR_FILE: info}, history, seconds, f"{ctx.task.id}: training history")
 

@@ -33,10 +33,11 @@ from keras import layers, ops
 from dltm import batches, runtime
 from dltm import params as P
 from dltm.cli import MissingOutputError, UserError
-from dltm.evaluation import history_png, write_metrics
-from dltm.io import atomic_path, read_json, write_json, write_text
+from dltm.evaluation import write_metrics
+from dltm.io import read_json, write_text
 from dltm.params import ParamError, require
 from dltm.rnn import summed_over_steps_crossentropy
+from dltm.saving import save_trained
 from dltm.tasks import Context, Reference, Task
 from dltm.tracking import Tracker, curve_names, epoch_logger
 from dltm.training import (
@@ -44,9 +45,7 @@ from dltm.training import (
     StopOnNonFiniteLoss,
     load_keras_model,
     load_model,
-    model_summary,
     optimizer,
-    write_history_csv,
 )
 
 # ------------------------------------------------------------------------------------------------------------
@@ -104,8 +103,8 @@ def build_bidirectional(merge_mode: str = "concat") -> keras.Model:
 def fit_and_save(ctx: Context, model: keras.Model, train_ds, epochs: int, callbacks: list, files: dict[str, Any],
                  n_train: int, unit: str) -> dict[str, Any]:
     """``model.fit`` without Keras validation (the callbacks add their own), then models/<task>/ in one rename
-    with ``files`` ({name: JSON-able object}) beside the model. ``n_train`` counts ``unit``s per epoch."""
-    summary = model_summary(model)
+    with ``files`` ({name: JSON-able object}) beside the model (:func:`dltm.saving.save_trained`). ``n_train``
+    counts ``unit``s per epoch."""
     print(f"{ctx.name}: {model.count_params():,} parameters, {n_train} training {unit} per epoch, {epochs} epochs "
           f"(model summary: models/{ctx.name}/summary.txt)", flush=True)
     start = time.perf_counter()
@@ -119,25 +118,10 @@ def fit_and_save(ctx: Context, model: keras.Model, train_ds, epochs: int, callba
     if "learning_rate" in hist.history:
         history["learning_rate"] = [float(v) for v in hist.history["learning_rate"]]
     epochs_run = len(history["train_loss"])
-    with atomic_path(ctx.model_dir) as tmp:
-        tmp.mkdir(parents=True)
-        model.save(tmp / MODEL_FILE)
-        for name, obj in files.items():
-            write_json(tmp / name, obj)
-        (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-    write_history_csv(history, ctx.train_dir / "history.csv")
-    history_png({k: v for k, v in history.items() if k != "learning_rate"}, ctx.train_dir / "history.png",
-                f"{ctx.task.id}: training history")
-    tr = ctx.tracker
     rate = n_train * epochs_run / seconds
-    tr.log_metrics({"train_seconds": seconds, f"train_{unit}_per_second": rate})
-    tr.log_text(summary, "model_summary.txt")
-    if tr.active:  # MLflow Models: the keras flavor, and a pyfunc that continues seed texts (no run: no MLflow)
-        from dltm import mlflow_models
-
-        mlflow_models.log_models(tr, ctx.model_dir)
-    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
-    tr.log_artifact(ctx.train_dir / "history.png", "plots")
+    # MLflow Models: the keras flavor, and a pyfunc that continues seed texts (no run: no MLflow)
+    save_trained(ctx, model, files, history, seconds, f"{ctx.task.id}: training history",
+                 metrics={f"train_{unit}_per_second": rate})
     return {"train_examples": int(n_train), "epochs": int(epochs_run), "train_seconds": round(seconds, 3),
             f"{unit}_per_second": round(rate, 1), "params": int(model.count_params())}
 

@@ -273,29 +273,11 @@ def train_bert_pretrain(ctx: Context) -> dict[str, Any]:
 def save_bert(ctx: Context, model: keras.Model, vocab: list[str], history: dict[str, list[float]], seconds: float,
               info: dict[str, Any]) -> None:
     """models/ch12_bert_pretrain/ (model.keras: the masked LM, its backbone inside; vocab.txt; bert.json = info;
-    summary.txt) in one rename; the curves; the model to MLflow (the keras flavor)."""
-    from dltm.evaluation import history_png
-    from dltm.io import atomic_path, write_json
-    from dltm.training import MODEL_FILE, model_summary, write_history_csv
+    summary.txt) in one rename; the curves; the model to MLflow (the keras flavor): dltm.saving.save_trained."""
+    from dltm.saving import save_trained
 
-    summary = model_summary(model)
-    with atomic_path(ctx.model_dir) as tmp:
-        tmp.mkdir(parents=True)
-        model.save(tmp / MODEL_FILE)
-        (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-        write_json(tmp / "bert.json", info)
-        (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-    write_history_csv(history, ctx.train_dir / "history.csv")
-    history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: masked-LM loss and accuracy")
-    tr = ctx.tracker
-    tr.log_metrics({"train_seconds": seconds})
-    tr.log_text(summary, "model_summary.txt")
-    if tr.active:
-        from dltm import mlflow_models
-
-        mlflow_models.log_models(tr, ctx.model_dir)
-    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
-    tr.log_artifact(ctx.train_dir / "history.png", "plots")
+    save_trained(ctx, model, {"bert.json": info}, history, seconds, f"{ctx.task.id}: masked-LM loss and accuracy",
+                 texts={"vocab.txt": "\n".join(vocab) + "\n"})
 
 
 def load_pretrained(folder: Path) -> keras.Model:

@@ -343,29 +343,11 @@ def train_span_reader(ctx: Context) -> dict[str, Any]:
 def save_reader(ctx: Context, model: keras.Model, info: dict[str, Any], history: dict[str, list[float]],
                 seconds: float) -> None:
     """models/<task>/ (model.keras, reader.json, summary.txt) in one rename; the curves; MLflow: the keras flavor
-    and the pyfunc that takes (context, question) pairs."""
-    from dltm.evaluation import history_png
-    from dltm.io import atomic_path
+    and the pyfunc that takes (context, question) pairs: dltm.saving.save_trained."""
+    from dltm.saving import save_trained
     from dltm.spans import READER_FILE
-    from dltm.training import MODEL_FILE, model_summary, write_history_csv
 
-    summary = model_summary(model)
-    with atomic_path(ctx.model_dir) as tmp:
-        tmp.mkdir(parents=True)
-        model.save(tmp / MODEL_FILE)
-        write_json(tmp / READER_FILE, info)
-        (tmp / "summary.txt").write_text(summary, encoding="utf-8")
-    write_history_csv(history, ctx.train_dir / "history.csv")
-    history_png(history, ctx.train_dir / "history.png", f"{ctx.task.id}: start + end cross-entropy / 2")
-    tr = ctx.tracker
-    tr.log_metrics({"train_seconds": seconds})
-    tr.log_text(summary, "model_summary.txt")
-    if tr.active:
-        from dltm import mlflow_models
-
-        mlflow_models.log_models(tr, ctx.model_dir)
-    tr.log_artifact(ctx.train_dir / "history.csv", "plots")
-    tr.log_artifact(ctx.train_dir / "history.png", "plots")
+    save_trained(ctx, model, {READER_FILE: info}, history, seconds, f"{ctx.task.id}: start + end cross-entropy / 2")
 
 
 def evaluate_span_reader(ctx: Context) -> dict[str, Any]:
