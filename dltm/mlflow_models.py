@@ -145,12 +145,52 @@ def keras_example(model, rows: np.ndarray | None = None) -> np.ndarray | dict[st
     return np.asarray(rows)[:1].astype(np.dtype(t.dtype))
 
 
+KERAS_OBJECT_MODULES = ("dltm.rnn", "dltm.layers", "dltm.attention", "dltm.self_attention", "dltm.reading")
+"""The library modules that register Keras objects (``keras.saving.register_keras_serializable``); the chapter
+modules (``dltm.tasks.CHAPTER_MODULES``) register their own (losses, metrics, layers)."""
+
+
+def register_keras_objects() -> None:
+    """Import every module of the project that registers Keras objects, so that ``keras.saving.load_model`` finds
+    them: Keras imports the module of a saved object itself only for its own packages (keras, keras_hub), so a
+    fresh process that loads a model with dltm's layers (``MeanOverTime``, the attention layers ...) must import
+    them first. Call it before ``mlflow.keras.load_model``; the logged models' pyfunc loader calls it."""
+    from dltm.tasks import CHAPTER_MODULES
+
+    for name in (*KERAS_OBJECT_MODULES, *CHAPTER_MODULES):
+        importlib.import_module(name)
+
+
+def load_keras_model(model_uri: str):
+    """A logged keras-flavor model (``runs:/<id>/model``, ``models:/<name>@champion``) as a ``keras.Model``, in
+    any process: :func:`register_keras_objects`, then ``mlflow.keras.load_model``."""
+    register_keras_objects()
+    return mlflow.keras.load_model(model_uri)
+
+
+def _load_pyfunc(path: str):
+    """The pyfunc loader of the logged keras models (their MLmodel's ``python_function`` ``loader_module`` is this
+    module): MLflow's own keras loader, after :func:`register_keras_objects`. So ``mlflow.pyfunc.load_model`` and
+    ``mlflow models serve`` load a model with the project's layers in a fresh process."""
+    from mlflow.keras.load import _load_pyfunc as load
+
+    register_keras_objects()
+    return load(path)
+
+
 def _save_keras(path: str, **kwargs) -> None:
     # mlflow.keras.save_model writes the input example before it creates the model's folder (mlflow#16183, still
     # so in 3.17): create the folder first. Model.log calls this as it would call the flavor's save_model.
+    from mlflow.models import Model
+    from mlflow.models.model import MLMODEL_FILE_NAME
+
     kwargs.pop("validate_serving_input", None)  # Model.log's own switch, which it also passes on
     os.makedirs(path)
     mlflow.keras.save_model(path=path, **kwargs)
+    # the pyfunc flavor loads through _load_pyfunc, which registers the project's Keras objects first
+    model = kwargs.get("mlflow_model") or Model.load(os.path.join(path, MLMODEL_FILE_NAME))
+    model.flavors[mlflow.pyfunc.FLAVOR_NAME]["loader_module"] = __name__
+    model.save(os.path.join(path, MLMODEL_FILE_NAME))
 
 
 def _save_pyfunc(path: str, **kwargs) -> None:
@@ -561,6 +601,21 @@ def _link_run_metrics(client, run, model_id: str) -> None:
         client.log_batch(run.info.run_id, metrics=latest[start:start + 1000])
 
 
+def _link_version(client, model_id: str, name: str, version: str) -> None:
+    """Record ``name`` version ``version`` on the logged model (its ``mlflow.modelVersions`` tag), which the
+    logged model's page reads for its "Registered" field, as ``mlflow.register_model`` does; MlflowClient's
+    ``create_model_version`` (used here for the tracker's own store, not the global one) leaves it out."""
+    import json
+
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    existing = client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+    versions = json.loads(existing) if existing else []
+    entry = {"name": name, "version": version}
+    if entry not in versions:
+        client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*versions, entry])})
+
+
 def _register(client, tracker: Tracker, name: str, task_metric: str, metrics: dict[str, Any]) -> str | None:
     run = client.get_run(tracker.run_id)
     outputs = run.outputs.model_outputs if run.outputs else []
@@ -576,8 +631,12 @@ def _register(client, tracker: Tracker, name: str, task_metric: str, metrics: di
         if e.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     mine = client.search_model_versions(f"name = '{name}' and run_id = '{run.info.run_id}'")
-    version = mine[0] if mine else client.create_model_version(
-        name, f"models:/{model.model_id}", run_id=run.info.run_id, model_id=model.model_id)
+    if mine:
+        version = mine[0]
+    else:
+        version = client.create_model_version(name, f"models:/{model.model_id}", run_id=run.info.run_id,
+                                              model_id=model.model_id)
+        _link_version(client, model.model_id, name, str(version.version))
     found = held_out_metric(task_metric, metrics)
     if found is None:
         tracker.failures.append(f"the {CHAMPION} of {name}: no {task_metric} among the metrics, so version "

@@ -112,9 +112,13 @@ def test_evaluate_registers_one_version_per_run_with_its_metrics_and_params(kim,
     assert versions[0].source == f"models:/{logged.model_id}"
     assert logged.params["ch07_kim_cnn.filter_nums"] == "8" and logged.params["run.seed"] == "1"
     assert {m.key: m.value for m in logged.metrics}["test_accuracy"] == value
+    # the logged model's page shows it registered (the tag mlflow.register_model writes)
+    assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": "ch07_kim_cnn", "version": "1"}]
 
     assert evaluate.main(["ch07_kim_cnn"]) == 0  # the same run again: its version, not a new one
     assert [str(v.version) for v in kim.client.search_model_versions("name = 'ch07_kim_cnn'")] == ["1"]
+    again = kim.client.get_logged_model(logged.model_id)
+    assert json.loads(again.tags["mlflow.modelVersions"]) == [{"name": "ch07_kim_cnn", "version": "1"}]
 
     def down(*args, **kwargs):
         raise ConnectionError("registry down")
@@ -309,3 +313,42 @@ def test_the_stateful_ptb_text_model_continues_seed_words(tmp_path, monkeypatch)
         warnings.simplefilter("ignore")
         with pytest.raises(mlflow.exceptions.MlflowException, match="the seed text is empty"):
             text_model.predict([" "])
+
+
+def test_a_fresh_process_loads_a_keras_model_with_the_projects_layers(tmp_path):
+    """The keras flavor of a model with dltm's layers (MeanOverTime) loads in a process that never imported dltm:
+    through pyfunc (the MLmodel's loader registers the project's Keras objects) and through
+    dltm.mlflow_models.load_keras_model."""
+    import keras
+
+    from dltm.mlflow_models import _log_keras
+    from dltm.rnn import MeanOverTime
+
+    inputs = keras.Input((6,), dtype="int32")
+    x = keras.layers.Embedding(30, 4, mask_zero=True)(inputs)
+    outputs = keras.layers.Dense(2)(MeanOverTime()(x))
+    model = keras.Model(inputs, outputs)
+    rows = np.array([[3, 4, 5, 0, 0, 0], [7, 8, 9, 10, 11, 0]], dtype="int32")
+    uri, before = f"sqlite:///{tmp_path / 'mlflow.db'}", mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run(experiment_id=mlflow.MlflowClient(uri).create_experiment("layers")):
+            info = _log_keras("model", model, rows)
+    finally:
+        mlflow.set_tracking_uri(before)
+    assert info.flavors["python_function"]["loader_module"] == "dltm.mlflow_models"
+    script = ("import json, sys, mlflow, numpy as np\n"
+              f"rows = np.array({rows.tolist()!r}, dtype='int32')\n"
+              "assert not any(m == 'dltm' or m.startswith('dltm.') for m in sys.modules)\n"
+              f"out = mlflow.pyfunc.load_model({info.model_uri!r}).predict(rows)\n"
+              "from dltm.mlflow_models import load_keras_model\n"
+              f"again = load_keras_model({info.model_uri!r}).predict(rows, verbose=0)\n"
+              "print(json.dumps([np.asarray(out).tolist(), np.asarray(again).tolist()]))\n")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out, again = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = model.predict(rows, verbose=0)
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+    np.testing.assert_allclose(again, expected, rtol=1e-5)
