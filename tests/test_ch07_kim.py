@@ -16,7 +16,8 @@ from .conftest import FILLER, NEG_WORDS, POS_WORDS, REPO, run_task, synthetic_mr
 
 MR_PREP = {"encoding": "cp1252", "split_seed": 10, "dev_size": 60, "cv_folds": 3, "cv_seed": 10}
 TINY_KIM = {"ch07_kim2014.filter_nums": 4, "ch07_kim2014.epochs": 3, "ch07_kim2014.batch_size": 16,
-            "ch07_kim2014.embed_size": 8, "ch07_kim2014.embeddings": "data/embeddings/fake-ptb"}
+            "ch07_kim2014.embed_size": 8, "ch07_kim2014.embeddings": "data/embeddings/fake-ptb",
+            "ch07_kim2014.validation_split": 0.0, "ch07_kim2014.early_stopping_patience": 0}
 
 
 def write_vectors(path, dim=8, header=True, seed=0):
@@ -109,6 +110,13 @@ def test_kim2014_cross_validation_with_child_runs(mr, monkeypatch):
 def test_kim2014_holdout_rand_and_bad_params(mr, monkeypatch):
     m = run_task(mr, monkeypatch, "ch07_kim2014", {**TINY_KIM, "ch07_kim2014.protocol": "holdout"}, variant="rand")
     assert m["n_examples"] == 60 and "test_accuracy" in m and "embedding_coverage" not in m
+    # Kim's early stopping (params.yaml: 10% of the training split, patience 3, at most 25 epochs)
+    run_task(mr, monkeypatch, "ch07_kim2014", {**TINY_KIM, "ch07_kim2014.protocol": "holdout",
+                                               "ch07_kim2014.epochs": 6, "ch07_kim2014.validation_split": 0.2,
+                                               "ch07_kim2014.early_stopping_patience": 1}, variant="rand")
+    run = json.loads((mr / "models" / "ch07_kim2014-rand" / "run.json").read_text())
+    assert run["validation_examples"] > 0 and 1 <= run["best_epoch"] <= run["epochs"] <= 6
+    assert "epochs against Kim's 25" not in "\n".join(mr_table(mr))  # stopped early, as Kim did: no cap
     with pytest.raises(ValueError, match="ch07_kim2014.protocol should be one of cv, holdout, got .loo."):
         run_task(mr, monkeypatch, "ch07_kim2014", {**TINY_KIM, "ch07_kim2014.protocol": "loo"}, variant="rand")
     with pytest.raises(FileNotFoundError, match="data/embeddings/nothing: no such vectors file"):
