@@ -350,7 +350,9 @@ def build_skip_thought(vocab_size: int, length: int, embed_dim: int, hidden: int
     formula: r and z from W x + U h; the candidate from W x + U (r * h)); its last state h_i (batch, hidden) is
     the sentence's skip-thought vector. Each decoder (previous, next sentence; own weights): a GRU of the same
     kind whose input at step t is [x^{t-1}; h_i] (W [x; h] = W x + C h: the book's C_r, C_z, C terms), from a
-    zero state; one output layer V (Dense(vocab_size), softmax) shared by both decoders, as the book says. The
+    zero state, with biases, as Kiros et al.'s code has them: without them the decoders took h_i for their
+    biases, and the encoder learned to give every sentence the same vector (MR at chance, 0.514, in a first run
+    here); one output layer V (Dense(vocab_size), softmax) shared by both decoders, as the book says. The
     word embeddings are shared by the encoder and the decoders. Inputs: current, previous-in, next-in ids
     (batch, length + 1 for the decoders); outputs: (batch, length + 1, vocab_size) probabilities for each."""
     import keras
@@ -366,7 +368,7 @@ def build_skip_thought(vocab_size: int, length: int, embed_dim: int, hidden: int
         x = embed(words)
         context = layers.RepeatVector(length + 1, name=f"h_i_{side}")(h)
         x = layers.Concatenate(name=f"x_and_h_i_{side}")([x, context])  # its mask: any of the two, all true
-        y = layers.GRU(hidden, use_bias=False, reset_after=False, return_sequences=True, name=f"decoder_{side}")(
+        y = layers.GRU(hidden, reset_after=False, return_sequences=True, name=f"decoder_{side}")(
             x, mask=embed.compute_mask(words))  # the words' mask, carried on to V and the loss
         outputs.append((words, layers.Activation("linear", name=side)(vocabulary(y))))
     model = keras.Model([current, outputs[0][0], outputs[1][0]], [o for _, o in outputs], name="skip_thought")

@@ -177,6 +177,9 @@ def test_the_encoder_is_the_books_gru_without_biases():
     model, encoder = build_skip_thought(vocab_size=12, length=4, embed_dim=3, hidden=5)
     gru = encoder.get_layer("encoder")
     assert not gru.use_bias and not gru.reset_after and len(gru.get_weights()) == 2
+    for side in ("previous", "next"):  # the decoders have biases: else h_i serves as theirs (a constant encoder)
+        decoder = model.get_layer(f"decoder_{side}")
+        assert decoder.use_bias and not decoder.reset_after and len(decoder.get_weights()) == 3
     assert len(model.get_layer("V")._inbound_nodes) == 2  # one output matrix, applied by both decoders
     kernel, recurrent = gru.get_weights()
     emb = encoder.get_layer("embedding").get_weights()[0]
