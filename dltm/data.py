@@ -14,6 +14,7 @@ MR (book 7.3.2, used again in chapter 9), as the book's ``data_helpers.load_data
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -116,11 +117,23 @@ def prepare_mr(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, params: d
 # ------------------------------------------------------------------------------------------------------------
 
 CORPUS_FILES = {"text8": "text8", "ptb": "ptb.train.txt"}
+IMDB_CORPUS = "imdb_text"
+"""Chapter 6's third corpus: IMDB's 25,000 training reviews (data/raw/imdb) as running text in Kim's
+``clean_str`` tokens, the domain and the tokens of MR (issue 20). The test reviews are left out: chapter 7's
+IMDB classifier is scored on them."""
 UNK = "UNK"
 
 
 def corpus_words(raw_dir: str | os.PathLike, corpus: str) -> list[str]:
-    """The corpus as one stream of words (line ends ignored, as text8 has none); PTB's ``<unk>`` is UNK."""
+    """The corpus as one stream of words (line ends ignored, as text8 has none); PTB's ``<unk>`` is UNK. For
+    ``imdb_text``: the training reviews in a fixed shuffled order (seed 0: the files come grouped by label),
+    each through Kim's ``clean_str``."""
+    if corpus == IMDB_CORPUS:
+        from dltm.text import clean_str
+
+        texts, _ = read_imdb_split(raw_dir, "train")
+        order = np.random.default_rng(0).permutation(len(texts))
+        return [w for i in order for w in clean_str(texts[i]).split()]
     path = Path(raw_dir) / CORPUS_FILES[corpus]
     if not path.is_file():
         raise MissingOutputError(f"{path}: missing; run `dvc repro download@{corpus}` first")
@@ -128,13 +141,14 @@ def corpus_words(raw_dir: str | os.PathLike, corpus: str) -> list[str]:
     return [UNK if w == "<unk>" else w for w in words]
 
 
-def prepare_corpus(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, params: dict[str, Any]) -> dict[str, Any]:
+def prepare_corpus(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, params: dict[str, Any],
+                   corpus: str | None = None) -> dict[str, Any]:
     """The book's ``build_dataset`` (6.3): the ``vocabulary_size - 1`` most frequent words get ids 1.. by
     rank (ties by first appearance), everything else is UNK = 0. Writes ids.npy, vocab.tsv (word, count;
-    row i = id i), info.json."""
+    row i = id i), info.json. ``corpus``: text8, ptb or imdb_text (default: ``raw_dir``'s name)."""
     from collections import Counter
 
-    corpus = Path(raw_dir).name
+    corpus = corpus or Path(raw_dir).name
     where = f"prepare.{corpus}"
     vocabulary_size = require(params, "vocabulary_size", int, where)
     max_tokens = require(params, "max_tokens", int, where)
@@ -149,8 +163,9 @@ def prepare_corpus(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, param
     ids = np.fromiter((index.get(w, 0) for w in words), dtype=np.int32, count=len(words))
     unk = int((ids == 0).sum())
     info = {"corpus": corpus, "tokens": len(words), "vocabulary": len(vocab) + 1, "distinct_words": len(counts),
-            "unk_tokens": unk, "unk_share": unk / max(len(words), 1),
-            "raw_sha256": datasets.sha256_file(Path(raw_dir) / CORPUS_FILES[corpus])}
+            "unk_tokens": unk, "unk_share": unk / max(len(words), 1)}
+    if corpus in CORPUS_FILES:  # a corpus of one file (imdb_text: download@imdb's checksums cover its files)
+        info["raw_sha256"] = datasets.sha256_file(Path(raw_dir) / CORPUS_FILES[corpus])
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         np.save(tmp / "ids.npy", ids)
@@ -172,7 +187,8 @@ class Corpus:
 def load_corpus(prepared_dir: str | os.PathLike) -> Corpus:
     d = Path(prepared_dir)
     if not (d / "ids.npy").is_file():
-        raise MissingOutputError(f"{d}/ids.npy: missing; run `dvc repro prepare@{d.name}` first")
+        stage = "prepare_imdb_text" if d.name == IMDB_CORPUS else f"prepare@{d.name}"
+        raise MissingOutputError(f"{d}/ids.npy: missing; run `dvc repro {stage}` first")
     with open(d / "vocab.tsv", encoding="utf-8", newline="\n") as f:  # lines end at \n only (a word may hold U+2028)
         rows = [line.rstrip("\n").split("\t") for line in f if line.strip("\n")]
     return Corpus(np.load(d / "ids.npy"), [r[0] for r in rows], np.array([int(r[1]) for r in rows]))
@@ -583,6 +599,7 @@ def load_pairs(prepared_dir: str | os.PathLike, split: str) -> tuple[np.ndarray,
 
 
 PREPARERS = {"mr": prepare_mr, "imdb": prepare_imdb, "text8": prepare_corpus, "ptb": prepare_corpus,
+             IMDB_CORPUS: functools.partial(prepare_corpus, corpus=IMDB_CORPUS),
              "custom": prepare_custom, "cmn": prepare_pairs, "fra": prepare_pairs}
 _CORPUS = {"vocabulary_size": P.Int(2), "max_tokens": P.Int(0)}
 _PAIRS = {"pool": P.POSITIVE_INT, "test_pairs": P.POSITIVE_INT, "split_seed": P.Int(), "train_only": P.List(P.STR, 0)}
@@ -592,6 +609,7 @@ PREPARE_PARAMS = {
     "imdb": {"shuffle_seed": P.Int()},
     "text8": _CORPUS,
     "ptb": _CORPUS,
+    IMDB_CORPUS: _CORPUS,
     "cmn": _PAIRS,
     "fra": _PAIRS,
     "custom": {"path": P.STR, "text_field": P.STR, "label_field": P.STR, "encoding": P.STR,

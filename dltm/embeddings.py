@@ -237,6 +237,16 @@ def null_metrics_note(metrics: dict[str, Any], vocabulary: int) -> str | None:
             f"have their words among the {vocabulary} words of the vectors")
 
 
+def word_coverage(kv, counts: dict[str, int]) -> dict[str, float]:
+    """How much of a text collection the vectors cover: ``words`` (the share of its distinct words with a vector)
+    and ``tokens`` (the share of its running words, each word weighted by its count ``counts[word]``). For
+    chapter 6's vectors against MR's words (issue 20), as chapter 7's ``embedding_coverage`` measures them."""
+    found = [w for w in counts if w in kv.key_to_index]
+    total = sum(counts.values())
+    return {"words": len(found) / len(counts) if counts else 0.0,
+            "tokens": sum(counts[w] for w in found) / total if total else 0.0}
+
+
 def nearest_neighbours(kv, words: list[str], topn: int = 8) -> dict[str, list[tuple[str, float]]]:
     """The ``topn`` nearest words of each word by cosine similarity, most similar first (fewer when the
     vocabulary is smaller); words not in the vocabulary are left out, so the result may be empty."""

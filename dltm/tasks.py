@@ -29,6 +29,11 @@ CHAPTER_MODULES = ("pipelines.ch02_basics", "pipelines.ch03_keras", "pipelines.c
                    "pipelines.ch14_retrieval", "pipelines.appendices")
 
 
+CORPUS_DATASETS = {"imdb_text": "imdb"}
+"""Chapter 6's corpora that are prepared from another registered dataset's files: ``imdb_text``, IMDB's training
+reviews as running text (``prepare_imdb_text``)."""
+
+
 @dataclass(frozen=True)
 class Reference:
     """A number to set beside ours: the book's, or a published one, with where it comes from."""
@@ -78,8 +83,9 @@ class Task:
     written in NumPy reads the seed at most, chapter 7's MR classifiers also ``text_data``."""
 
     def dataset_of(self, variant: str | None) -> str | None:
-        """The registry id of the data a run of this task (with ``variant``) reads."""
-        return variant if variant and self.variants_are_datasets else self.dataset
+        """The registry id of the data a run of this task (with ``variant``) reads (a corpus prepared from
+        another dataset's files, e.g. ``imdb_text``, names that dataset: :data:`CORPUS_DATASETS`)."""
+        return CORPUS_DATASETS.get(variant, variant) if variant and self.variants_are_datasets else self.dataset
 
     @property
     def chapter(self) -> str:

@@ -10,9 +10,12 @@ The book's sections and the task ids that build them. Each writes word vectors t
 - 6.2 (GloVe, Pennington et al. 2014): co-occurrence counts and weighted
   least squares, a Keras model on any backend                           -> ``ch06_glove``
 
-Every task runs on each corpus of ``CORPORA`` (a DVC matrix): ``text8``, the book's (downloaded), and
-``ptb``, Penn Treebank's training text, which the offline mirror has. The corpus is prepared once by
-``prepare@<corpus>`` (:func:`dltm.data.prepare_corpus`, the book's ``build_dataset``: ids by frequency, UNK = 0).
+Every task runs on each corpus of ``CORPORA`` (a DVC matrix): ``text8``, the book's (downloaded), ``ptb``, Penn
+Treebank's training text, which the offline mirror has, and ``imdb_text``, IMDB's 25,000 training reviews in Kim's
+tokens: 5.8M words of film reviews, the domain of MR, for chapter 7's pretrained vectors. The corpus is prepared
+once by ``prepare@<corpus>`` (``prepare_imdb_text``; :func:`dltm.data.prepare_corpus`, the book's
+``build_dataset``: ids by frequency, UNK = 0). Each set of vectors is scored on the same tests, and by how many of
+MR's words it has a vector for (``mr_coverage``).
 
 The book's 6.3 listing has four bugs; each has a switch whose default is the fix:
 ``book_first_pairs`` (the book trains on batches drawn from the first 50,000 pairs only; 0 = the whole
@@ -34,6 +37,7 @@ from keras import layers, ops
 
 from dltm import datasets
 from dltm import params as P
+from dltm.cli import MissingOutputError
 from dltm.data import Corpus, load_corpus
 from dltm.embeddings import (
     analogy_accuracy,
@@ -43,6 +47,7 @@ from dltm.embeddings import (
     null_metrics_note,
     projection_png,
     save_word2vec,
+    word_coverage,
     word_pair_correlations,
 )
 from dltm.evaluation import history_png, write_metrics
@@ -51,10 +56,11 @@ from dltm.params import ParamError, require
 from dltm.runtime import seed_everything, setup
 from dltm.skipgram import make_sampling_table, shuffled_pair_batches, skipgram_dataset, skipgrams
 from dltm.tasks import Context, Reference, Task
+from dltm.text import Tokenizer
 from dltm.tracking import curve_names, epoch_logger
 from dltm.training import StopOnNonFiniteLoss, model_summary, optimizer, write_history_csv
 
-CORPORA = ("text8", "ptb")
+CORPORA = ("text8", "ptb", "imdb_text")
 VECTORS = "vectors.txt"
 
 
@@ -355,6 +361,13 @@ def evaluate_embedding(ctx: Context) -> dict[str, Any]:
     metrics: dict[str, Any] = analogy_accuracy(kv, questions, restrict_vocab=require(p, "restrict_vocab", int, where))
     metrics.update(word_pair_correlations(kv))
     metrics["vocabulary"] = len(kv)
+    mr_tokens = ctx.prepared("mr") / "tokenizer.json"  # chapter 7's sentences: what its vectors must cover
+    if not mr_tokens.is_file():
+        raise MissingOutputError(f"{mr_tokens}: missing; run `dvc repro prepare@mr` first (MR's words, whose "
+                                 "coverage is measured)")
+    mr = Tokenizer.load(mr_tokens)
+    coverage = word_coverage(kv, mr.word_counts)
+    metrics.update({"mr_coverage": coverage["words"], "mr_token_coverage": coverage["tokens"]})
     note = null_metrics_note(metrics, len(kv))  # a tiny vocabulary (run.max_train_examples) covers no test item
     if note:
         metrics["note"] = note
@@ -371,7 +384,7 @@ def evaluate_embedding(ctx: Context) -> dict[str, Any]:
     write_json(ctx.eval_dir / "analogy_sections.json", sections)
     # the analogy questions and word-pair sets are the test sets; the vocabulary and the note are no measurement
     summary = write_metrics(ctx, {k: v for k, v in metrics.items() if not k.startswith("analogy_section.")},
-                            keep=["vocabulary", "note"])
+                            keep=["vocabulary", "note", "mr_coverage", "mr_token_coverage"])
     ctx.tracker.log_metrics({f"test_analogy_section.{k}": v for k, v in sections.items()})
     for f in (png, ctx.eval_dir / "neighbours.json", ctx.eval_dir / "analogy_sections.json"):
         ctx.tracker.log_artifact(f, "evaluation")
@@ -379,7 +392,7 @@ def evaluate_embedding(ctx: Context) -> dict[str, Any]:
 
 
 ALSO = ("test_analogy_questions", "test_analogy_semantic", "test_analogy_syntactic", "test_wordsim353_spearman",
-        "test_simlex999_spearman")
+        "test_simlex999_spearman", "mr_coverage", "mr_token_coverage")
 EMBEDDING = {"outputs": "data/embeddings", "variants": CORPORA, "also": ALSO}
 
 _EVAL = ("neighbours", "restrict_vocab")

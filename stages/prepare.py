@@ -20,8 +20,9 @@ stage alone depends on it), chapter 12's WordPiece ids (dltm.wordpiece, from IMD
 13's bAbI stories (dltm.babi) and CMRC 2018's segmented passages (dltm.spans)."""
 PREPARE_PARAMS = {**data.PREPARE_PARAMS, "authors": blogs.PARAMS, "wordpiece": wordpiece.PARAMS,
                   "babi": babi.PARAMS, "cmrc2018": spans.PARAMS}
-SOURCES = {"wordpiece": "data"}
-"""Where a preparer reads from, when not data/raw/<dataset>: WordPiece reads data/raw/imdb and data/prepared/mr."""
+SOURCES = {"wordpiece": "data", "imdb_text": "data/raw/imdb"}
+"""Where a preparer reads from, when not data/raw/<dataset>: WordPiece reads data/raw/imdb and data/prepared/mr;
+chapter 6's ``imdb_text`` corpus, IMDB's training reviews."""
 
 
 def main(argv: list[str] | None = None) -> int:

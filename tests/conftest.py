@@ -208,6 +208,17 @@ def run_task(workdir: Path, monkeypatch, task: str, overrides: dict | None = Non
     return json.loads((workdir / "metrics" / f"{task}{'-' + variant if variant else ''}.json").read_text())
 
 
+def prepared_mr(root: Path, n_per_class: int = 60) -> Path:
+    """<root>/data/prepared/mr from a synthetic MR (3 folds, a dev set of 20): what chapters 6 and 7 read."""
+    from dltm.data import prepare_mr
+
+    synthetic_mr(root / "data" / "raw" / "mr", n_per_class=n_per_class)
+    out = root / "data" / "prepared" / "mr"
+    prepare_mr(root / "data" / "raw" / "mr", out,
+               {"encoding": "cp1252", "split_seed": 10, "dev_size": 20, "cv_folds": 3, "cv_seed": 10})
+    return out
+
+
 def synthetic_imdb(raw: Path, n_per_class: int = 40, seed: int = 0) -> Path:
     """aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt, UTF-8 with HTML line breaks, as the real archive."""
     rng = random.Random(seed)

@@ -7,7 +7,7 @@ from dltm.data import load_corpus, prepare_corpus
 from dltm.params import ParamError
 from pipelines import ch06_word2vec as ch06
 
-from .conftest import run_task, write_corpora
+from .conftest import prepared_mr, run_task, synthetic_imdb, write_corpora
 
 SMALL = {"run.max_epochs": 2, "ch06_word2vec_keras.iterations": 40, "ch06_word2vec_keras.log_every": 20,
          "ch06_word2vec_keras.batch_size": 64, "ch06_word2vec_keras.vector_dim": 16,
@@ -21,6 +21,7 @@ def corpora(tmp_path):
     for corpus in ("ptb", "text8"):
         prepare_corpus(tmp_path / "data" / "raw" / corpus, tmp_path / "data" / "prepared" / corpus,
                        {"vocabulary_size": 50000, "max_tokens": 0})
+    prepared_mr(tmp_path)  # MR's words, whose coverage evaluation measures
     return tmp_path
 
 
@@ -72,6 +73,7 @@ def test_each_embedding_trains_saves_vectors_and_is_evaluated(corpora, monkeypat
     assert len(near) == 16 and all(len(v) == 8 for v in near.values())
     run = json.loads((corpora / "data" / "embeddings" / f"{task}-ptb" / "run.json").read_text())
     assert run["variant"] == "ptb" and run["train_seconds"] > 0
+    assert 0.0 <= m["mr_token_coverage"] <= 1.0 and 0.0 <= m["mr_coverage"] <= 1.0
 
 
 def test_gensim_is_repeatable_with_one_worker_and_learns_topics(corpora, monkeypatch):
@@ -101,3 +103,28 @@ def test_book_switches_of_6_3(corpora, monkeypatch):
 def test_variant_is_required(corpora, monkeypatch):
     with pytest.raises(SystemExit):
         run_task(corpora, monkeypatch, "ch06_glove", SMALL)
+
+
+def test_the_imdb_corpus_is_the_training_reviews_in_kims_tokens(tmp_path, monkeypatch):
+    """prepare_imdb_text: IMDB's training reviews only (a word of the test reviews is not in it), through Kim's
+    clean_str (lower case, "n't" split off), as running text; vectors trained on it cover MR's words."""
+    from dltm.data import PREPARERS
+    from dltm.embeddings import keyed_vectors, word_coverage
+    from dltm.tasks import get
+
+    raw = tmp_path / "data" / "raw" / "imdb"
+    synthetic_imdb(raw, n_per_class=10)
+    review = raw / "aclImdb" / "train" / "pos" / "0_9.txt"
+    review.write_text("It wasn't BAD.<br /><br />A zyzzyva!", encoding="utf-8")
+    (raw / "aclImdb" / "test" / "neg" / "0_2.txt").write_text("only in a testword review", encoding="utf-8")
+    info = PREPARERS["imdb_text"](raw, tmp_path / "data" / "prepared" / "imdb_text",
+                                  {"vocabulary_size": 50000, "max_tokens": 0})
+    corpus = load_corpus(tmp_path / "data" / "prepared" / "imdb_text")
+    assert info["corpus"] == "imdb_text" and "raw_sha256" not in info and info["tokens"] == len(corpus.ids)
+    assert {"was", "n't", "bad", "zyzzyva", "!"} <= set(corpus.words) and "testword" not in corpus.words
+    assert "It" not in corpus.words and "wasn't" not in corpus.words
+    assert get("ch06_gensim_skipgram").dataset_of("imdb_text") == "imdb"  # its data: download@imdb's files
+    kv = keyed_vectors(["bad", "film", "zyzzyva"], np.ones((3, 2)))
+    assert word_coverage(kv, {"bad": 3, "film": 1, "dull": 4, "zyzzyva": 0}) == {"words": 0.75, "tokens": 0.5}
+    with pytest.raises(FileNotFoundError, match=r"imdb_text[/\\]ids.npy: missing; run `dvc repro prepare_imdb_text`"):
+        load_corpus(tmp_path / "data" / "prepared" / "nothing" / "imdb_text")

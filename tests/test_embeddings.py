@@ -229,7 +229,10 @@ def test_evaluate_embedding_of_a_tiny_vocabulary_writes_null_metrics_and_the_rep
     from dltm.tasks import Context
     from pipelines import ch06_word2vec as ch06
 
+    from .conftest import prepared_mr
+
     task = next(t for t in ch06.TASKS if t.id == "ch06_gensim_cbow")
+    prepared_mr(tmp_path)
     (tmp_path / "data" / "raw" / "analogies").mkdir(parents=True)
     shutil.copy(datapath("questions-words.txt"), tmp_path / "data" / "raw" / "analogies" / "questions-words.txt")
     ctx = Context(task, {"neighbours": ranking, "restrict_vocab": 30000}, RunSettings(seed=1), _NoTracker(),
