@@ -54,6 +54,7 @@ from mlflow.exceptions import MlflowException
 from dltm.cli import UserError
 from dltm.inference import DATA_INFO_FILE, MODEL_FILE, TOKENIZER_FILE, VOCAB_FILE, LanguageModel, TextClassifier
 from dltm.spans import READER_FILE
+from dltm.tasks import lower_is_better
 from dltm.tracking import Tracker, tracking_uri
 from dltm.translation import TRANSLATOR_FILE
 
@@ -63,8 +64,6 @@ CHAMPION = "champion"
 """The alias of the version with the best test metric of a registered model."""
 METRIC_TAG, VALUE_TAG = "dltm.metric", "dltm.metric_value"
 """Model version tags: the metric that decides the champion (``test_<Task.metric>``) and its value."""
-LOWER_IS_BETTER = ("perplexity", "bits_per_character", "cross_entropy", "loss", "mse", "mae", "rmse", "error")
-"""Metric names ending in one of these are better when lower; every other metric, when higher."""
 REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas", "keras-hub", "tensorflow-text", "jieba",
                 "gensim")
 """What a logged model needs besides dltm: chapter 12's models hold KerasHub layers, and its WordPiece encoder
@@ -543,11 +542,6 @@ def load_text_classifier(uri: str) -> TextClassifier:
 
 
 # -- the Model Registry --------------------------------------------------------------------------------------
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether a smaller ``metric`` is better (perplexity, bits per character, a loss, an error)."""
-    return metric.removeprefix("test_").endswith(LOWER_IS_BETTER)
 
 
 def held_out_metric(task_metric: str, metrics: dict[str, Any]) -> tuple[str, float] | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dltm.tasks import Task
+from dltm.tasks import Task, lower_is_better
 
 SPEED_KEYS = ("words_per_second", "examples_per_second", "seconds_per_epoch", "cooccurrence_seconds")
 
@@ -110,8 +110,6 @@ def gpu_section(root: Path) -> list[str]:
     return lines
 
 
-LOWER_IS_BETTER = ("perplexity", "bits_per_character", "mse", "error", "loss")
-"""Metric names (substrings) where a smaller number is the better one."""
 CHECK_METRICS = ("checks_passed", "matches_book", "word_index_matches_book")
 """Metrics that check a worked example of the book rather than measure a model: headlines only when nothing else
 of the chapter ran."""
@@ -146,7 +144,7 @@ class Row:
         if self.value is None or self.reference is None:
             return None
         gap = self.value - self.reference
-        return gap if any(k in self.task.metric for k in LOWER_IS_BETTER) else -gap
+        return gap if lower_is_better(self.task.metric) else -gap
 
 
 def chapter_title(module: str) -> str:

@@ -34,6 +34,18 @@ CORPUS_DATASETS = {"imdb_text": "imdb"}
 reviews as running text (``prepare_imdb_text``)."""
 
 
+LOWER_IS_BETTER = ("perplexity", "bits_per_character", "cross_entropy", "loss", "mse", "mae", "rmse", "error")
+"""Metric words that name a quantity better when smaller; every other metric is better when larger."""
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller ``metric`` is better: one of :data:`LOWER_IS_BETTER` stands in its name as whole
+    ``_``-separated words (``test_perplexity``, ``test_mse_nn``, ``train_mse_to_sine``, ``val_cross_entropy``),
+    not inside another word."""
+    name = f"_{metric}_"
+    return any(f"_{word}_" in name for word in LOWER_IS_BETTER)
+
+
 @dataclass(frozen=True)
 class Reference:
     """A number to set beside ours: the book's, or a published one, with where it comes from."""

@@ -27,11 +27,10 @@ from dltm.mlflow_models import (
     METRIC_TAG,
     VALUE_TAG,
     held_out_metric,
-    lower_is_better,
     register,
     update_champion,
 )
-from dltm.tasks import get
+from dltm.tasks import get, lower_is_better
 from dltm.tracking import Tracker
 from pipelines import ch08_rnn as ch08
 from stages import evaluate, predict
@@ -163,8 +162,10 @@ def test_metric_names_and_directions():
     assert held_out_metric("lstm_accuracy", {"lstm_accuracy_mean": 0.7}) is None
     assert held_out_metric("accuracy", {"accuracy": float("nan")}) is None
     assert [lower_is_better(m) for m in ("test_perplexity", "bits_per_character", "test_loss", "test_mse",
-                                         "val_cross_entropy")] == [True] * 5
-    assert [lower_is_better(m) for m in ("test_accuracy", "test_f1_macro", "accuracy_mean")] == [False] * 3
+                                         "val_cross_entropy", "test_mse_nn", "train_mse_to_sine")] == [True] * 7
+    # whole words only: no metric that merely contains "mse" or "loss" inside another word
+    assert [lower_is_better(m) for m in ("test_accuracy", "test_f1_macro", "accuracy_mean", "test_glossary_f1",
+                                         "test_bleu")] == [False] * 5
 
 
 def test_predict_takes_a_task_a_runs_uri_or_a_models_uri(kim, capsys):
