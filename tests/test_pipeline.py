@@ -112,6 +112,9 @@ def make_workspace(root: Path, env: dict[str, str]) -> Path:
         assert old in text, old  # dvc.yaml changed: update LEFT_OUT
         text = text.replace(old, new)
     (ws / "dvc.yaml").write_text(text)
+    params = ws / "params.yaml"  # Kim's pretrained variants: the vectors of a corpus the run leaves out -> PTB's
+    params.write_text(re.sub(r"(?m)^(  embeddings: data/embeddings/ch06_\w+)-(?:text8|imdb_text)\b", r"\1-ptb",
+                             params.read_text()))
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
         sh(["git", *args], ws, env)
     return ws
