@@ -343,7 +343,19 @@ def decoder_arrays(sentences: list[list[str]], vocab: dict[str, int], length: in
     return inputs, targets
 
 
-def build_skip_thought(vocab_size: int, length: int, embed_dim: int, hidden: int):
+def unigram_log_probabilities(targets: list[np.ndarray], vocab_size: int) -> np.ndarray:
+    """(vocab_size,) float32 log p(w) of the words in the decoders' ``targets`` (arrays of ids, PAD = 0 not
+    counted), add-one smoothed: the output layer's starting bias, so that the decoders predict the words'
+    frequencies from the first step (Karpathy 2019, "A recipe for training neural networks": initialise the
+    final layer's bias well)."""
+    words = np.concatenate([t[t != PAD].ravel() for t in targets])
+    counts = np.bincount(words, minlength=vocab_size).astype(np.float64) + 1.0
+    counts[PAD] = 1.0
+    return np.log(counts / counts.sum()).astype(np.float32)
+
+
+def build_skip_thought(vocab_size: int, length: int, embed_dim: int, hidden: int,
+                       output_bias: np.ndarray | None = None):
     """Kiros et al. (2015)'s model, book 14.2.2: (training model, encoder).
 
     Encoder: Embedding (PAD masked) -> GRU without biases, ``reset_after=False`` (the book's and the paper's
@@ -353,8 +365,11 @@ def build_skip_thought(vocab_size: int, length: int, embed_dim: int, hidden: int
     zero state, with biases, as Kiros et al.'s code has them: without them the decoders took h_i for their
     biases, and the encoder learned to give every sentence the same vector (MR at chance, 0.514, in a first run
     here); one output layer V (Dense(vocab_size), softmax) shared by both decoders, as the book says. The
-    word embeddings are shared by the encoder and the decoders. Inputs: current, previous-in, next-in ids
-    (batch, length + 1 for the decoders); outputs: (batch, length + 1, vocab_size) probabilities for each."""
+    word embeddings are shared by the encoder and the decoders. ``output_bias`` (vocab_size,): V's starting
+    bias, e.g. :func:`unigram_log_probabilities`; from V's zero bias the decoders' first steps learn the words'
+    frequencies through h_i, and the encoder saturates (93% of h_i's units at |h| > 0.99 in the first real run)
+    into one vector for every sentence. Inputs: current, previous-in, next-in ids (batch, length + 1 for the
+    decoders); outputs: (batch, length + 1, vocab_size) probabilities for each."""
     import keras
     from keras import layers
 
@@ -373,6 +388,8 @@ def build_skip_thought(vocab_size: int, length: int, embed_dim: int, hidden: int
         outputs.append((words, layers.Activation("linear", name=side)(vocabulary(y))))
     model = keras.Model([current, outputs[0][0], outputs[1][0]], [o for _, o in outputs], name="skip_thought")
     encoder = keras.Model(current, h, name="skip_thought_encoder")
+    if output_bias is not None:
+        vocabulary.bias.assign(output_bias)
     return model, encoder
 
 
@@ -405,7 +422,8 @@ def train_skip_thought(ctx: Context) -> dict[str, Any]:
     strategy = runtime.setup(ctx.run)
     epochs = ctx.run.epochs(p["epochs"])
     with strategy.scope():
-        model, encoder = build_skip_thought(len(vocab) + 3, length, p["embed_dim"], p["hidden"])
+        bias = unigram_log_probabilities([prev_out, next_out], len(vocab) + 3) if p["unigram_output_bias"] else None
+        model, encoder = build_skip_thought(len(vocab) + 3, length, p["embed_dim"], p["hidden"], bias)
         model.compile(optimizer=optimizer(p["optimizer"], p["learning_rate"], p.get("clipnorm")),
                       loss=["sparse_categorical_crossentropy"] * 2)
     print(f"{ctx.name}: {model.count_params():,} parameters, {n - n_val:,} sentence triples ({n_val:,} held out), "
@@ -589,7 +607,7 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
     "ch14_skip_thought": P.keys(
         "epochs", "batch_size", "optimizer", "learning_rate", "clipnorm", "validation_split",
         max_words=P.POSITIVE_INT, max_triples=P.POSITIVE_INT, embed_dim=P.POSITIVE_INT, hidden=P.POSITIVE_INT,
-        lr_c=P.Float(0.0, low_open=True), vocab_size=P.Int(4)),
+        lr_c=P.Float(0.0, low_open=True), vocab_size=P.Int(4), unigram_output_bias=P.BOOL),
 }
 
 TASKS = (

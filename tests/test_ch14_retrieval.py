@@ -248,3 +248,18 @@ def test_the_decoders_ignore_what_follows_the_end_of_sentence():
     longer_in, longer_out = dec_in.copy(), dec_out.copy()
     longer_in[1, 2], longer_out[1, 2] = 11, 11  # a real step there: scored
     assert loss(longer_in, longer_out) != pytest.approx(base, rel=1e-6)
+
+
+def test_the_output_layer_can_start_at_the_words_log_frequencies():
+    """V's bias starts at log p(word) of the decoders' targets (add-one smoothed, padding not counted), so the
+    decoders need not learn the frequencies through h_i (which saturated the encoder without it)."""
+    from pipelines.ch14_retrieval import EOS, PAD, build_skip_thought, unigram_log_probabilities
+
+    targets = [np.array([[3, 3, EOS, PAD]]), np.array([[4, EOS, PAD, PAD]])]
+    logp = unigram_log_probabilities(targets, 6)
+    # counts + 1: PAD 1 (never a target), UNK 1, EOS 3, word 3: 3, word 4: 2, word 5: 1 -> total 11
+    assert np.allclose(np.exp(logp), np.array([1, 1, 3, 3, 2, 1]) / 11) and logp.dtype == np.float32
+    model, _ = build_skip_thought(vocab_size=6, length=3, embed_dim=2, hidden=3, output_bias=logp)
+    assert np.allclose(model.get_layer("V").get_weights()[1], logp)
+    model, _ = build_skip_thought(vocab_size=6, length=3, embed_dim=2, hidden=3)
+    assert not model.get_layer("V").get_weights()[1].any()  # Keras' zeros without it
