@@ -449,14 +449,25 @@ def train_skip_thought(ctx: Context) -> dict[str, Any]:
                                                                        / seconds, 1)}
 
 
-def skip_thought_vectors(ctx: Context, sentences: list[list[str]]) -> np.ndarray:
-    """The trained encoder's vectors (n, hidden) of ``sentences`` (tokens)."""
+def skip_thought_vectors(ctx: Context, sentences: list[list[str]], trained: bool = True) -> np.ndarray:
+    """The trained encoder's vectors (n, hidden) of ``sentences`` (tokens); with ``trained=False``, those of the
+    same encoder with freshly initialised weights (``keras.models.clone_model``, seeded by run.seed): the random
+    encoder any trained one must beat (Wieting & Kiela 2019, "No training required")."""
+    import keras
+
     from dltm.training import load_model
 
     info = read_json(ctx.model_dir / VOCAB_FILE_ST)
     encoder = load_model(ctx)
+    if not trained:
+        keras.utils.set_random_seed(ctx.run.seed)
+        encoder = keras.models.clone_model(encoder)
     x = encode_sentences(sentences, info["vocabulary"], info["max_words"])
     return np.asarray(encoder.predict(x, batch_size=256, verbose=0), dtype=np.float32)
+
+
+SATURATED = 0.99
+"""|h| above which a unit of the GRU's state (within (-1, 1)) counts as saturated."""
 
 
 def mr_sentences(ctx: Context) -> list[str]:
@@ -512,14 +523,18 @@ def evaluate_skip_thought(ctx: Context) -> dict[str, Any]:
     sentences = [review_words(t) for t in texts]
     vectors = skip_thought_vectors(ctx, sentences)
     acc = cv_accuracy(vectors, y, folds, ctx.params["lr_c"])
+    random_vectors = skip_thought_vectors(ctx, sentences, trained=False)
+    acc_random = cv_accuracy(random_vectors, y, folds, ctx.params["lr_c"])
     acc_bow = cv_accuracy(np.asarray(texts, dtype=object), y, folds, C=10.0, bow=True)
     info = read_json(ctx.model_dir / VOCAB_FILE_ST)["vocabulary"]
     known = float(np.mean([w in info for s in sentences for w in s]))
     metrics = {"test_accuracy": float(np.mean(acc)), "test_accuracy_std": float(np.std(acc)),
-               "test_accuracy_bow": float(np.mean(acc_bow)), "folds": len(acc), "n_examples": n,
-               "mr_words_in_vocabulary": known}
+               "test_accuracy_bow": float(np.mean(acc_bow)), "test_accuracy_random_encoder": float(np.mean(acc_random)),
+               "folds": len(acc), "n_examples": n, "mr_words_in_vocabulary": known,
+               "encoder_saturation": float(np.mean(np.abs(vectors) > SATURATED))}
     ctx.eval_dir.mkdir(parents=True, exist_ok=True)
-    write_json(ctx.eval_dir / "folds.json", {"skip_thought": acc, "bow_tfidf_lr": acc_bow})
+    write_json(ctx.eval_dir / "folds.json",
+               {"skip_thought": acc, "bow_tfidf_lr": acc_bow, "random_encoder": acc_random})
     m = min(5, n - 1)
     idx, sims = nearest(vectors[:m], vectors, min(3, n - 1), exclude=np.arange(m))
     lines = [f"# {ctx.name}: the nearest MR sentences by skip-thought vector (cosine)", ""]
@@ -530,7 +545,7 @@ def evaluate_skip_thought(ctx: Context) -> dict[str, Any]:
         lines.append("")
     (ctx.eval_dir / "samples.md").write_text("\n".join(lines), encoding="utf-8")
     ctx.tracker.log_artifact(ctx.eval_dir / "samples.md", "samples")
-    return write_metrics(ctx, metrics, keep=["folds", "n_examples", "mr_words_in_vocabulary"])
+    return write_metrics(ctx, metrics, keep=["folds", "n_examples", "mr_words_in_vocabulary", "encoder_saturation"])
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -583,6 +598,9 @@ def skip_thought_table(root) -> list[str]:
              f"| skip-thought, ours (IMDB training sentences, CPU-sized) | {m['test_accuracy']:.3f} "
              f"+- {m.get('test_accuracy_std', 0):.3f} |",
              f"| bag of words (TF-IDF uni+bigrams), same folds | {m['test_accuracy_bow']:.3f} |"]
+    if "test_accuracy_random_encoder" in m:
+        lines.append(f"| the same encoder untrained (random weights, run.seed), same folds | "
+                     f"{m['test_accuracy_random_encoder']:.3f} |")
     kim = root / "metrics" / "ch07_kim2014-rand.json"
     if kim.is_file():
         k = read_json(kim)
@@ -592,7 +610,11 @@ def skip_thought_table(root) -> list[str]:
     lines += [f"| {name} | {value:.3f} |" for name, value in KIROS_MR.items()]
     lines += ["", f"{100 * m.get('mr_words_in_vocabulary', 0):.0f}% of MR's tokens are in the skip-thought "
               "vocabulary. Kiros et al.'s encoder has 2,400 units, 620-d words and a 20k vocabulary expanded to "
-              "930k words by a linear map from word2vec; see params.yaml for ours.", ""]
+              "930k words by a linear map from word2vec; see params.yaml for ours."]
+    if "encoder_saturation" in m:
+        lines.append(f"{100 * m['encoder_saturation']:.0f}% of the trained encoder's state units are saturated "
+                     f"(|h| > {SATURATED}) on MR's sentences; near 100%, every sentence gets one vector.")
+    lines.append("")
     return lines
 
 

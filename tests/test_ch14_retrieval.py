@@ -212,8 +212,11 @@ def test_skip_thought_through_the_stages(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "models" / "ch14_skip_thought" / "run.json").read_text())["train_examples"] == 72
     assert m["test_accuracy_bow"] > 0.8  # synthetic MR: each sentence holds words of its label
     folds = json.loads((tmp_path / "plots" / "ch14_skip_thought" / "eval" / "folds.json").read_text())
-    assert len(folds["skip_thought"]) == len(folds["bow_tfidf_lr"]) == 3
+    assert len(folds["skip_thought"]) == len(folds["bow_tfidf_lr"]) == len(folds["random_encoder"]) == 3
     assert m["test_accuracy"] == pytest.approx(np.mean(folds["skip_thought"]))
+    assert m["test_accuracy_random_encoder"] == pytest.approx(np.mean(folds["random_encoder"]))
+    assert folds["random_encoder"] != folds["skip_thought"]  # fresh weights, not the trained ones
+    assert 0 <= m["encoder_saturation"] <= 1
     history = (tmp_path / "plots" / "ch14_skip_thought" / "train" / "history.csv").read_text().splitlines()
     assert history[0] == "epoch,train_loss,val_loss" and len(history) == 3
     samples = (tmp_path / "plots" / "ch14_skip_thought" / "eval" / "samples.md").read_text()
@@ -222,6 +225,8 @@ def test_skip_thought_through_the_stages(tmp_path, monkeypatch):
 
     table = skip_thought_table(tmp_path)
     assert any(line.startswith("| skip-thought, ours") for line in table)
+    assert any(line.startswith("| the same encoder untrained") for line in table)
+    assert any("state units are saturated" in line for line in table)
 
 
 def test_the_decoders_ignore_what_follows_the_end_of_sentence():
