@@ -12,7 +12,7 @@ The book's sections and the task ids that build them. Each writes word vectors t
 
 Every task runs on each corpus of ``CORPORA`` (a DVC matrix): ``text8``, the book's (downloaded), ``ptb``, Penn
 Treebank's training text, which the offline mirror has, and ``imdb_text``, IMDB's 25,000 training reviews in Kim's
-tokens: 5.8M words of film reviews, the domain of MR, for chapter 7's pretrained vectors. The corpus is prepared
+tokens: 6.3M tokens of film reviews, the domain of MR, for chapter 7's pretrained vectors. The corpus is prepared
 once by ``prepare@<corpus>`` (``prepare_imdb_text``; :func:`dltm.data.prepare_corpus`, the book's
 ``build_dataset``: ids by frequency, UNK = 0). Each set of vectors is scored on the same tests, and by how many of
 MR's words it has a vector for (``mr_coverage``).

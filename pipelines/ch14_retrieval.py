@@ -422,7 +422,8 @@ def train_skip_thought(ctx: Context) -> dict[str, Any]:
     strategy = runtime.setup(ctx.run)
     epochs = ctx.run.epochs(p["epochs"])
     with strategy.scope():
-        bias = unigram_log_probabilities([prev_out, next_out], len(vocab) + 3) if p["unigram_output_bias"] else None
+        bias = (unigram_log_probabilities([prev_out[:n - n_val], next_out[:n - n_val]], len(vocab) + 3)
+                if p["unigram_output_bias"] else None)  # the training rows' words only, not the held-out ones
         model, encoder = build_skip_thought(len(vocab) + 3, length, p["embed_dim"], p["hidden"], bias)
         model.compile(optimizer=optimizer(p["optimizer"], p["learning_rate"], p.get("clipnorm")),
                       loss=["sparse_categorical_crossentropy"] * 2)
@@ -468,6 +469,12 @@ def skip_thought_vectors(ctx: Context, sentences: list[list[str]], trained: bool
 
 SATURATED = 0.99
 """|h| above which a unit of the GRU's state (within (-1, 1)) counts as saturated."""
+
+
+def saturated_share(vectors: np.ndarray) -> float:
+    """The share of the entries of GRU states ``vectors`` (n, hidden) with |h| > :data:`SATURATED`: near 1, the
+    units sit at +-1 whatever the sentence, and their tanh passes no gradient back."""
+    return float(np.mean(np.abs(vectors) > SATURATED))
 
 
 def mr_sentences(ctx: Context) -> list[str]:
@@ -531,7 +538,7 @@ def evaluate_skip_thought(ctx: Context) -> dict[str, Any]:
     metrics = {"test_accuracy": float(np.mean(acc)), "test_accuracy_std": float(np.std(acc)),
                "test_accuracy_bow": float(np.mean(acc_bow)), "test_accuracy_random_encoder": float(np.mean(acc_random)),
                "folds": len(acc), "n_examples": n, "mr_words_in_vocabulary": known,
-               "encoder_saturation": float(np.mean(np.abs(vectors) > SATURATED))}
+               "encoder_saturation": saturated_share(vectors)}
     ctx.eval_dir.mkdir(parents=True, exist_ok=True)
     write_json(ctx.eval_dir / "folds.json",
                {"skip_thought": acc, "bow_tfidf_lr": acc_bow, "random_encoder": acc_random})

@@ -73,7 +73,12 @@ def test_each_embedding_trains_saves_vectors_and_is_evaluated(corpora, monkeypat
     assert len(near) == 16 and all(len(v) == 8 for v in near.values())
     run = json.loads((corpora / "data" / "embeddings" / f"{task}-ptb" / "run.json").read_text())
     assert run["variant"] == "ptb" and run["train_seconds"] > 0
-    assert 0.0 <= m["mr_token_coverage"] <= 1.0 and 0.0 <= m["mr_coverage"] <= 1.0
+    # MR's words with a vector, counted here from the files: distinct words and running words
+    have = {line.split()[0] for line in vectors[1:]}
+    counts = dict(json.loads((corpora / "data" / "prepared" / "mr" / "tokenizer.json").read_text())["word_counts"])
+    found = [w for w in counts if w in have]
+    assert found and m["mr_coverage"] == pytest.approx(len(found) / len(counts))
+    assert m["mr_token_coverage"] == pytest.approx(sum(counts[w] for w in found) / sum(counts.values()))
 
 
 def test_gensim_is_repeatable_with_one_worker_and_learns_topics(corpora, monkeypatch):
@@ -107,7 +112,7 @@ def test_variant_is_required(corpora, monkeypatch):
 
 def test_the_imdb_corpus_is_the_training_reviews_in_kims_tokens(tmp_path, monkeypatch):
     """prepare_imdb_text: IMDB's training reviews only (a word of the test reviews is not in it), through Kim's
-    clean_str (lower case, "n't" split off), as running text; vectors trained on it cover MR's words."""
+    clean_str (lower case, "n't" split off), as running text; and word_coverage of vectors against MR's words."""
     from dltm.data import PREPARERS
     from dltm.embeddings import keyed_vectors, word_coverage
     from dltm.tasks import get

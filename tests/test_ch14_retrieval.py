@@ -215,8 +215,16 @@ def test_skip_thought_through_the_stages(tmp_path, monkeypatch):
     assert len(folds["skip_thought"]) == len(folds["bow_tfidf_lr"]) == len(folds["random_encoder"]) == 3
     assert m["test_accuracy"] == pytest.approx(np.mean(folds["skip_thought"]))
     assert m["test_accuracy_random_encoder"] == pytest.approx(np.mean(folds["random_encoder"]))
-    assert folds["random_encoder"] != folds["skip_thought"]  # fresh weights, not the trained ones
-    assert 0 <= m["encoder_saturation"] <= 1
+    from dltm.params import RunSettings
+    from dltm.tasks import Context, get
+    from pipelines.ch14_retrieval import skip_thought_vectors
+
+    ctx = Context(get("ch14_skip_thought"), {}, RunSettings(seed=1), None, root=tmp_path)
+    sentences = [["a", "good", "film", "."], []]
+    trained, fresh = skip_thought_vectors(ctx, sentences), skip_thought_vectors(ctx, sentences, trained=False)
+    assert not np.allclose(trained[0], fresh[0])  # fresh weights, not the trained ones
+    assert np.array_equal(fresh, skip_thought_vectors(ctx, sentences, trained=False))  # seeded by run.seed
+    assert not fresh[1].any() and not trained[1].any()  # padding masked in both: an empty sentence is h = 0
     history = (tmp_path / "plots" / "ch14_skip_thought" / "train" / "history.csv").read_text().splitlines()
     assert history[0] == "epoch,train_loss,val_loss" and len(history) == 3
     samples = (tmp_path / "plots" / "ch14_skip_thought" / "eval" / "samples.md").read_text()
@@ -268,3 +276,9 @@ def test_the_output_layer_can_start_at_the_words_log_frequencies():
     assert np.allclose(model.get_layer("V").get_weights()[1], logp)
     model, _ = build_skip_thought(vocab_size=6, length=3, embed_dim=2, hidden=3)
     assert not model.get_layer("V").get_weights()[1].any()  # Keras' zeros without it
+
+
+def test_saturated_share_counts_the_units_at_plus_or_minus_one():
+    from pipelines.ch14_retrieval import saturated_share
+
+    assert saturated_share(np.array([[0.995, -1.0, 0.5, 0.0], [0.2, -0.999, 0.98, 0.1]])) == 3 / 8
