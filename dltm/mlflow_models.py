@@ -350,10 +350,10 @@ def _log_reader(name: str, folder: Path, validate: bool = True):
 
 class SearchPyfunc(mlflow.pyfunc.PythonModel):
     """A document search (chapter 14) that takes query texts: ``predict(["a tense thriller"], params={"k": 5})``
-    -> a DataFrame with ``k`` rows per query, best first: ``query``,
-    ``rank``, ``similarity`` (cosine), ``label``, ``name`` and ``text`` (its first 160 characters) of each
-    document. Its artifact ``search`` is the folder :class:`dltm.retrieval.ParagraphVectorSearch` reads
-    (models/<task>/search/). An empty query, or one without a known word, is refused (INVALID_PARAMETER_VALUE;
+    -> a DataFrame with ``k`` rows per query, best first: ``query``, ``rank``, ``similarity`` (cosine),
+    ``label``, ``name`` and ``text`` (its first 160 characters) of each document. Its artifact ``search`` is the
+    folder :func:`dltm.retrieval.open_searcher` reads (models/<task>/search/: paragraph vectors or
+    skip-thought vectors). An empty query, or one without a known word, is refused (INVALID_PARAMETER_VALUE;
     400 from a server)."""
 
     DEFAULTS = {"k": 10}
@@ -362,9 +362,9 @@ class SearchPyfunc(mlflow.pyfunc.PythonModel):
         return {k: v for k, v in self.__dict__.items() if k != "searcher"}
 
     def load_context(self, context) -> None:
-        from dltm.retrieval import ParagraphVectorSearch
+        from dltm.retrieval import open_searcher
 
-        self.searcher = ParagraphVectorSearch(context.artifacts["search"])
+        self.searcher = open_searcher(context.artifacts["search"])
 
     def predict(self, context, model_input: list[str], params: dict[str, Any] | None = None):
         from dltm.retrieval import describe
@@ -384,7 +384,7 @@ class SearchPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def log_searcher(tracker: Tracker, folder: Path, example: str, validate: bool = True) -> Any:
-    """Log ``folder`` (a :class:`dltm.retrieval.ParagraphVectorSearch` folder) as the run's ``text_model``:
+    """Log ``folder`` (a :func:`dltm.retrieval.open_searcher` folder) as the run's ``text_model``:
     :class:`SearchPyfunc`, with ``example`` as its input example. Guarded: a failure is one entry of
     ``tracker.failures``. Returns MLflow's ModelInfo, or None."""
     from mlflow.models import Model

@@ -35,6 +35,40 @@ def review_words(text: str) -> list[str]:
     return _PUNCT.sub(r" \1 ", text.lower().replace("<br />", " ")).split()
 
 
+SENTENCE_END = frozenset({".", "!", "?"})
+PAD, UNK, EOS = 0, 1, 2
+"""The reserved ids of a sentence encoder's vocabulary (chapter 14's skip-thought model): padding (masked),
+unknown word, end of sentence (also the decoders' first input, as Kiros et al.'s decoders start from a zero
+word)."""
+
+
+def review_sentences(text: str, max_words: int) -> list[list[str]]:
+    """A review's sentences in order: :func:`review_words` split after each . ! or ?, each cut to its first
+    ``max_words`` tokens; empty ones dropped.
+
+    >>> review_sentences("Great film. Really!<br />Loved it", 10)
+    [['great', 'film', '.'], ['really', '!'], ['loved', 'it']]
+    """
+    out, cur = [], []
+    for w in review_words(text):
+        cur.append(w)
+        if w in SENTENCE_END:
+            out.append(cur[:max_words])
+            cur = []
+    if cur:
+        out.append(cur[:max_words])
+    return [s for s in out if s]
+
+
+def encode_sentences(sentences: list[list[str]], vocab: dict[str, int], length: int) -> np.ndarray:
+    """(n, length) int32 word ids, padded with PAD after the words (unknown words are UNK)."""
+    x = np.zeros((len(sentences), length), dtype=np.int32)
+    for i, s in enumerate(sentences):
+        ids = [vocab.get(w, UNK) for w in s[:length]]
+        x[i, :len(ids)] = ids
+    return x
+
+
 def stable_hash(text: str) -> int:
     """A hash of ``text`` that is the same in every process (CRC-32). gensim 4 draws a model's starting vectors
     from its ``seed``, but an inferred document's from ``hashfxn(its words)``, whose default, Python's ``hash()``,
@@ -193,6 +227,83 @@ class ParagraphVectorSearch:
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """The ``k`` documents nearest ``query``, best first."""
         return self.collection.search(self.vector(query), k)
+
+
+class SkipThoughtSearch:
+    """Search a :class:`Collection` of reviews with a query text by skip-thought vectors (Kiros et al. 2015,
+    book 14.2.2): a text's vector is the mean of its sentences' encoder states (:func:`text_vectors`), the
+    query's as the collection's. ``folder``: models/<task>/search/, holding the collection, the Keras encoder
+    (``encoder.keras``: word ids (batch, max_words) -> states (batch, hidden)) and ``skip_thought.json``
+    ({"vocabulary": {word: id}, "max_words": n}).
+
+    Raises MissingOutputError (with ``hint``) for a folder without the collection, the encoder or the
+    vocabulary, and UserError for an unreadable encoder, an empty query or one without a word of the
+    vocabulary."""
+
+    ENCODER_FILE = "encoder.keras"
+    VOCAB_FILE = "skip_thought.json"
+
+    def __init__(self, folder: str | Path, hint: str = "run the stage that trains it first"):
+        folder = Path(folder)
+        self.collection = Collection(folder, hint)
+        if not (folder / self.VOCAB_FILE).is_file():
+            raise MissingOutputError(f"{folder / self.VOCAB_FILE}: missing; {hint}")
+        from dltm.training import load_keras_model
+
+        self.encoder = load_keras_model(folder / self.ENCODER_FILE, hint, compile=False)
+        info = read_json(folder / self.VOCAB_FILE)
+        self.vocabulary: dict[str, int] = info["vocabulary"]
+        self.max_words: int = int(info["max_words"])
+
+    def vector(self, query: str) -> np.ndarray:
+        if not query.strip():
+            raise UserError("the query is empty")
+        if not any(w in self.vocabulary for w in review_words(query)):
+            raise UserError(f"none of the query's words is in the encoder's vocabulary ({len(self.vocabulary)} "
+                            f"words of the training sentences); try other words")
+        return text_vectors(self.encoder, [query], self.vocabulary, self.max_words)[0]
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        """The ``k`` documents nearest ``query``, best first."""
+        return self.collection.search(self.vector(query), k)
+
+
+def sentence_vectors(encoder, sentences: list[list[str]], vocab: dict[str, int], length: int,
+                     batch_size: int = 512) -> np.ndarray:
+    """A Keras sentence ``encoder``'s vectors (n, hidden) float32 of tokenized ``sentences`` (each cut to
+    ``length`` words, unknown words as UNK)."""
+    x = encode_sentences(sentences, vocab, length)
+    return np.asarray(encoder.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def text_vectors(encoder, texts: list[str], vocab: dict[str, int], max_words: int, chunk: int = 2000,
+                 batch_size: int = 512) -> np.ndarray:
+    """One vector per text (n, hidden) float32: the mean of the sentence ``encoder``'s vectors of its sentences
+    (:func:`review_sentences`), ``chunk`` texts at a time; a text without a sentence gets zeros. The mean of
+    sentence vectors is how a paragraph gets one skip-thought vector: Kiros et al. encode sentences only."""
+    out = []
+    for start in range(0, len(texts), chunk):
+        sentences = [review_sentences(t, max_words) for t in texts[start:start + chunk]]
+        counts = np.array([len(s) for s in sentences])
+        flat = [w for s in sentences for w in s]
+        vectors = sentence_vectors(encoder, flat, vocab, max_words, batch_size) if flat else None
+        block = np.zeros((len(sentences), encoder.output_shape[-1]), dtype=np.float32)
+        has = counts > 0
+        if flat:
+            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])[has]
+            block[has] = np.add.reduceat(vectors, offsets, axis=0) / counts[has, None]
+        out.append(block)
+    return np.concatenate(out) if out else np.zeros((0, encoder.output_shape[-1]), dtype=np.float32)
+
+
+def open_searcher(folder: str | Path, hint: str = "run the stage that trains it first"):
+    """The searcher of a models/<task>/search/ folder: :class:`ParagraphVectorSearch` where it holds a Doc2Vec
+    model, :class:`SkipThoughtSearch` where it holds a Keras encoder. Raises MissingOutputError (with ``hint``)
+    where it holds neither."""
+    folder = Path(folder)
+    if (folder / SkipThoughtSearch.ENCODER_FILE).is_file():
+        return SkipThoughtSearch(folder, hint)
+    return ParagraphVectorSearch(folder, hint)
 
 
 def write_collection(folder: Path, vectors: np.ndarray, names: list[str], labels: np.ndarray,

@@ -41,13 +41,20 @@ from dltm.evaluation import figure, line_png, save_png, write_metrics
 from dltm.io import read_json, write_json
 from dltm.params import ParamError
 from dltm.retrieval import (
+    EOS,
+    PAD,
     SEARCH_DIR,
     ParagraphVectorSearch,
+    SkipThoughtSearch,
+    encode_sentences,
     nearest,
     precision_at_k,
     repeatable_inference,
+    review_sentences,
     review_words,
+    sentence_vectors,
     snippet,
+    text_vectors,
     tfidf_matrix,
     write_collection,
 )
@@ -283,25 +290,7 @@ def vector_map_png(ctx: Context, vectors: np.ndarray, labels: np.ndarray, protoc
 # 14.2.2 skip-thought vectors (lines 5870-5948): Kiros et al. 2015, small enough for a CPU
 # ------------------------------------------------------------------------------------------------------------
 
-PAD, UNK, EOS = 0, 1, 2
-"""The reserved ids of the skip-thought vocabulary: padding (masked), unknown word, end of sentence (also the
-decoders' first input, as Kiros et al.'s decoders start from a zero word)."""
-SENTENCE_END = frozenset({".", "!", "?"})
-VOCAB_FILE_ST = "skip_thought.json"
-
-
-def review_sentences(text: str, max_words: int) -> list[list[str]]:
-    """A review's sentences in order: :func:`dltm.retrieval.review_words` split after each . ! or ?, each cut
-    to its first ``max_words`` tokens; empty ones dropped."""
-    out, cur = [], []
-    for w in review_words(text):
-        cur.append(w)
-        if w in SENTENCE_END:
-            out.append(cur[:max_words])
-            cur = []
-    if cur:
-        out.append(cur[:max_words])
-    return [s for s in out if s]
+VOCAB_FILE_ST = SkipThoughtSearch.VOCAB_FILE
 
 
 def skip_thought_vocabulary(sentences: list[list[str]], size: int) -> dict[str, int]:
@@ -310,15 +299,6 @@ def skip_thought_vocabulary(sentences: list[list[str]], size: int) -> dict[str, 
 
     counts = Counter(w for s in sentences for w in s)
     return {w: i + 3 for i, (w, _) in enumerate(counts.most_common(size - 3))}
-
-
-def encode_sentences(sentences: list[list[str]], vocab: dict[str, int], length: int) -> np.ndarray:
-    """(n, length) int32 word ids, padded with PAD after the words (unknown words are UNK)."""
-    x = np.zeros((len(sentences), length), dtype=np.int32)
-    for i, s in enumerate(sentences):
-        ids = [vocab.get(w, UNK) for w in s[:length]]
-        x[i, :len(ids)] = ids
-    return x
 
 
 def skip_thought_triples(reviews: list[str], max_words: int) -> tuple[list, list, list]:
@@ -442,29 +422,60 @@ def train_skip_thought(ctx: Context) -> dict[str, Any]:
     history = curve_names({k: [float(v) for v in vs] for k, vs in hist.history.items()
                            if k in ("loss", "val_loss")}, "val")
     keras.utils.set_random_seed(ctx.run.seed)
-    save_trained(ctx, encoder, {VOCAB_FILE_ST: {"vocabulary": vocab, "max_words": length}}, history, seconds,
+    info = {"vocabulary": vocab, "max_words": length}
+    save_trained(ctx, encoder, {VOCAB_FILE_ST: info}, history, seconds,
                  f"{ctx.task.id}: cross-entropy of the previous + next sentence's words", rows=x_cur[:1])
+    write_skip_thought_search(ctx, encoder, info)
     return {"train_examples": int(n - n_val), "validation_examples": n_val, "epochs": len(history["train_loss"]),
             "train_seconds": round(seconds, 3), "params": int(model.count_params()),
             "vocabulary": len(vocab) + 3, "examples_per_second": round((n - n_val) * len(history["train_loss"])
                                                                        / seconds, 1)}
 
 
-def skip_thought_vectors(ctx: Context, sentences: list[list[str]], trained: bool = True) -> np.ndarray:
-    """The trained encoder's vectors (n, hidden) of ``sentences`` (tokens); with ``trained=False``, those of the
-    same encoder with freshly initialised weights (``keras.models.clone_model``, seeded by run.seed): the random
-    encoder any trained one must beat (Wieting & Kiela 2019, "No training required")."""
-    import keras
+def write_skip_thought_search(ctx: Context, encoder, info: dict[str, Any]) -> None:
+    """models/<task>/search/: IMDB's test reviews (seeded order, capped by run.max_eval_examples), each as the
+    mean skip-thought vector of its sentences, with the encoder and its vocabulary: what
+    :class:`dltm.retrieval.SkipThoughtSearch` reads (``python -m stages.search ch14_skip_thought "..."``), logged
+    to MLflow as the run's ``text_model``."""
+    test = imdb_reviews(ctx)["test"]
+    start = time.perf_counter()
+    vectors = text_vectors(encoder, test["texts"], info["vocabulary"], info["max_words"])
+    folder = ctx.model_dir / SEARCH_DIR
+    write_collection(folder, vectors, test["names"], test["labels"], IMDB_CLASSES, test["texts"])
+    encoder.save(folder / SkipThoughtSearch.ENCODER_FILE)
+    write_json(folder / SkipThoughtSearch.VOCAB_FILE, info)
+    print(f"{ctx.name}: {len(vectors):,} test reviews encoded for the search in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+    if ctx.tracker.active:
+        from dltm import mlflow_models
 
+        mlflow_models.log_searcher(ctx.tracker, folder, example="a tense thriller with a twist")
+
+
+def load_encoder(ctx: Context, trained: bool = True) -> tuple[Any, dict[str, Any]]:
+    """The trained encoder and its vocabulary ({"vocabulary", "max_words"}); with ``trained=False``, the same
+    encoder with freshly initialised weights (``keras.models.clone_model``, seeded by run.seed): the random
+    encoder any trained one must beat (Wieting & Kiela 2019, "No training required")."""
     from dltm.training import load_model
 
     info = read_json(ctx.model_dir / VOCAB_FILE_ST)
     encoder = load_model(ctx)
-    if not trained:
-        keras.utils.set_random_seed(ctx.run.seed)
-        encoder = keras.models.clone_model(encoder)
-    x = encode_sentences(sentences, info["vocabulary"], info["max_words"])
-    return np.asarray(encoder.predict(x, batch_size=256, verbose=0), dtype=np.float32)
+    return (encoder if trained else random_encoder(encoder, ctx.run.seed)), info
+
+
+def random_encoder(encoder, seed: int):
+    """A copy of ``encoder``'s architecture with fresh weights, drawn after ``keras.utils.set_random_seed(seed)``."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.models.clone_model(encoder)
+
+
+def skip_thought_vectors(ctx: Context, sentences: list[list[str]], trained: bool = True) -> np.ndarray:
+    """The encoder's vectors (n, hidden) of ``sentences`` (tokens): the trained one's, or with ``trained=False``
+    the random encoder's of :func:`load_encoder`."""
+    encoder, info = load_encoder(ctx, trained)
+    return sentence_vectors(encoder, sentences, info["vocabulary"], info["max_words"])
 
 
 SATURATED = 0.99
@@ -528,17 +539,19 @@ def evaluate_skip_thought(ctx: Context) -> dict[str, Any]:
     order = np.random.RandomState(ctx.run.seed).permutation(len(texts))[:n]  # both classes in a capped run
     texts, y, folds = [texts[i] for i in order], y[order], folds[order]
     sentences = [review_words(t) for t in texts]
-    vectors = skip_thought_vectors(ctx, sentences)
+    encoder, info = load_encoder(ctx)
+    untrained = random_encoder(encoder, ctx.run.seed)
+    vocab, length = info["vocabulary"], info["max_words"]
+    vectors = sentence_vectors(encoder, sentences, vocab, length)
     acc = cv_accuracy(vectors, y, folds, ctx.params["lr_c"])
-    random_vectors = skip_thought_vectors(ctx, sentences, trained=False)
-    acc_random = cv_accuracy(random_vectors, y, folds, ctx.params["lr_c"])
+    acc_random = cv_accuracy(sentence_vectors(untrained, sentences, vocab, length), y, folds, ctx.params["lr_c"])
     acc_bow = cv_accuracy(np.asarray(texts, dtype=object), y, folds, C=10.0, bow=True)
-    info = read_json(ctx.model_dir / VOCAB_FILE_ST)["vocabulary"]
-    known = float(np.mean([w in info for s in sentences for w in s]))
+    known = float(np.mean([w in vocab for s in sentences for w in s]))
     metrics = {"test_accuracy": float(np.mean(acc)), "test_accuracy_std": float(np.std(acc)),
                "test_accuracy_bow": float(np.mean(acc_bow)), "test_accuracy_random_encoder": float(np.mean(acc_random)),
                "folds": len(acc), "n_examples": n, "mr_words_in_vocabulary": known,
                "encoder_saturation": saturated_share(vectors)}
+    metrics.update(review_precision(ctx, untrained, info))
     ctx.eval_dir.mkdir(parents=True, exist_ok=True)
     write_json(ctx.eval_dir / "folds.json",
                {"skip_thought": acc, "bow_tfidf_lr": acc_bow, "random_encoder": acc_random})
@@ -552,7 +565,28 @@ def evaluate_skip_thought(ctx: Context) -> dict[str, Any]:
         lines.append("")
     (ctx.eval_dir / "samples.md").write_text("\n".join(lines), encoding="utf-8")
     ctx.tracker.log_artifact(ctx.eval_dir / "samples.md", "samples")
-    return write_metrics(ctx, metrics, keep=["folds", "n_examples", "mr_words_in_vocabulary", "encoder_saturation"])
+    return write_metrics(ctx, metrics, keep=[k for k in metrics if not k.startswith("test_")])
+
+
+def review_precision(ctx: Context, untrained, info: dict[str, Any]) -> dict[str, Any]:
+    """Precision@k of same-label neighbours (k: the task's ``neighbours``) among the search collection's test
+    reviews, for its first ``search_queries`` reviews as queries (as ch14_paragraph_vector measures PV-DBOW):
+    the trained encoder's review vectors (those the search uses) and the ``untrained`` encoder's."""
+    from dltm.retrieval import Collection
+
+    k = ctx.params["neighbours"]
+    collection = Collection(ctx.model_dir / SEARCH_DIR, "run `dvc repro train_skip_thought`")
+    if len(collection.names) <= k:
+        raise ParamError(f"params.yaml: {ctx.task.id}.neighbours ({k}) needs more test reviews than that; "
+                         f"the run has {len(collection.names)} (run.max_eval_examples)")
+    queries = np.arange(min(ctx.params["search_queries"], len(collection.names)))
+    labels = collection.labels
+    random_vectors = text_vectors(untrained, collection.texts(), info["vocabulary"], info["max_words"])
+    out = {"search_queries": len(queries), "search_collection": len(labels)}
+    for name, vectors in (("", collection.vectors), ("_random_encoder", random_vectors)):
+        idx, _ = nearest(vectors[queries], vectors, k, exclude=queries)
+        out[f"precision_at_{k}{name}"] = precision_at_k(labels[idx], labels[queries])
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -621,6 +655,18 @@ def skip_thought_table(root) -> list[str]:
     if "encoder_saturation" in m:
         lines.append(f"{100 * m['encoder_saturation']:.0f}% of the trained encoder's state units are saturated "
                      f"(|h| > {SATURATED}) on MR's sentences; near 100%, every sentence gets one vector.")
+    k = next((key.split("_")[2] for key in m if key.startswith("precision_at_")), None)
+    if k is not None:
+        pv = root / "metrics" / "ch14_paragraph_vector.json"
+        pv = read_json(pv) if pv.is_file() else {}
+        others = "; ".join(f"{name} {pv[key]:.3f}" for name, key in (
+            ("PV-DBOW", f"precision_at_{k}_dbow_inductive"), ("TF-IDF", f"precision_at_{k}_tfidf")) if key in pv)
+        lines.append(f"The search (`python -m stages.search ch14_skip_thought \"...\"`, a review as the mean vector "
+                     f"of its sentences): precision@{k} of same-label neighbours among {m['search_collection']:,} "
+                     f"IMDB test reviews, {m['search_queries']:,} of them as queries: "
+                     f"{m[f'precision_at_{k}']:.3f}, the untrained encoder "
+                     f"{m[f'precision_at_{k}_random_encoder']:.3f}" + (f" ({others}, from ch14_paragraph_vector)"
+                                                                        if others else "") + ".")
     lines.append("")
     return lines
 
@@ -636,7 +682,8 @@ PARAMS = {  # what each task's params.yaml section accepts (dltm.params.validate
     "ch14_skip_thought": P.keys(
         "epochs", "batch_size", "optimizer", "learning_rate", "clipnorm", "validation_split",
         max_words=P.POSITIVE_INT, max_triples=P.POSITIVE_INT, embed_dim=P.POSITIVE_INT, hidden=P.POSITIVE_INT,
-        lr_c=P.Float(0.0, low_open=True), vocab_size=P.Int(4), unigram_output_bias=P.BOOL),
+        lr_c=P.Float(0.0, low_open=True), vocab_size=P.Int(4), unigram_output_bias=P.BOOL,
+        neighbours=P.POSITIVE_INT, search_queries=P.POSITIVE_INT),
 }
 
 TASKS = (
@@ -656,5 +703,7 @@ TASKS = (
          Reference(0.765, "Kiros et al. 2015, table 5: combine-skip 76.5 on MR (10-fold CV; BookCorpus, 2 weeks on "
                    "a GPU)"),
          notes="10-fold CV accuracy (prepare.mr's folds) of a logistic regression on the encoder's vectors of MR's "
-               "sentences; test_accuracy_bow: TF-IDF uni+bigrams on the same folds", also=("test_accuracy_bow",)),
+               "sentences; test_accuracy_bow: TF-IDF uni+bigrams on the same folds; precision_at_10: same-label "
+               "neighbours of IMDB test reviews by mean sentence vector (the search)",
+         also=("test_accuracy_bow", "test_accuracy_random_encoder", "precision_at_10")),
 )

@@ -1,14 +1,16 @@
 """Search chapter 14's collection of IMDB test reviews with a query text: the nearest reviews by the cosine of
-their paragraph vectors (PV-DBOW; the query's vector inferred by gensim's ``infer_vector``), with their labels.
+their paragraph vectors (``ch14_paragraph_vector``: PV-DBOW, the query's vector inferred by gensim's
+``infer_vector``) or of their skip-thought vectors (``ch14_skip_thought``: the mean of a text's sentence
+vectors), with their labels.
 
     python -m stages.search ch14_paragraph_vector "a tense thriller with a twist"
-    python -m stages.search ch14_paragraph_vector "a tense thriller with a twist" -k 5 --json
+    python -m stages.search ch14_skip_thought "a tense thriller with a twist" -k 5 --json
 
 Prints one line per review: rank, cosine similarity, the review's label, its file (``test/<label>/<id>_<rating>.txt``
 under aclImdb/) and the start of its text. A mistake ends in one line ``error: ...`` and
 exit status 2: an unknown task id (the searchable tasks are listed), a task that has not been trained (the DVC
 stage that trains it is named), an empty query or a query with no word the model knows. Not a DVC stage: it
-only reads what ``train_paragraph_vector`` wrote to ``models/<task>/search/``.
+only reads what the task's training stage wrote to ``models/<task>/search/``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from dltm import cli
 from dltm.cli import UserError
 
-SEARCHERS = ("ch14_paragraph_vector",)
+SEARCHERS = ("ch14_paragraph_vector", "ch14_skip_thought")
 """The tasks whose models search a collection (each writes models/<task>/search/)."""
 
 
@@ -32,10 +34,10 @@ def search(task: str, query: str, k: int = 10, models: str = "models") -> list:
         raise UserError(f"unknown searcher {task!r}; search takes: {', '.join(SEARCHERS)}")
     if k < 1:
         raise UserError(f"-k must be at least 1, got {k}")
-    from dltm.retrieval import SEARCH_DIR, ParagraphVectorSearch
+    from dltm.retrieval import SEARCH_DIR, open_searcher
     from dltm.tasks import dvc_stage
 
-    searcher = ParagraphVectorSearch(Path(models) / task / SEARCH_DIR, f"run `dvc repro {dvc_stage(task)}` first")
+    searcher = open_searcher(Path(models) / task / SEARCH_DIR, f"run `dvc repro {dvc_stage(task)}` first")
     return searcher.search(query, k)
 
 

@@ -195,7 +195,7 @@ def test_the_encoder_is_the_books_gru_without_biases():
     assert np.allclose(np.asarray(encoder.predict(ids, verbose=0))[0], h, atol=1e-5)
 
 
-def test_skip_thought_through_the_stages(tmp_path, monkeypatch):
+def test_skip_thought_through_the_stages(tmp_path, monkeypatch, capsys):
     from dltm.data import prepare_mr
 
     from .conftest import synthetic_mr
@@ -207,8 +207,11 @@ def test_skip_thought_through_the_stages(tmp_path, monkeypatch):
     m = run_task(tmp_path, monkeypatch, "ch14_skip_thought", {
         "ch14_skip_thought.vocab_size": 60, "ch14_skip_thought.embed_dim": 8, "ch14_skip_thought.hidden": 8,
         "ch14_skip_thought.epochs": 2, "ch14_skip_thought.max_words": 12, "ch14_skip_thought.batch_size": 16,
-        "ch14_skip_thought.validation_split": 0.1})
+        "ch14_skip_thought.validation_split": 0.1, "ch14_skip_thought.neighbours": 5,
+        "ch14_skip_thought.search_queries": 20})
     assert m["folds"] == 3 and m["n_examples"] == 120 and 0 <= m["test_accuracy"] <= 1
+    assert m["search_collection"] == 80 and m["search_queries"] == 20  # synthetic IMDB: 80 test reviews
+    assert 0 <= m["precision_at_5"] <= 1 and 0 <= m["precision_at_5_random_encoder"] <= 1
     assert json.loads((tmp_path / "models" / "ch14_skip_thought" / "run.json").read_text())["train_examples"] == 72
     assert m["test_accuracy_bow"] > 0.8  # synthetic MR: each sentence holds words of its label
     folds = json.loads((tmp_path / "plots" / "ch14_skip_thought" / "eval" / "folds.json").read_text())
@@ -235,6 +238,39 @@ def test_skip_thought_through_the_stages(tmp_path, monkeypatch):
     assert any(line.startswith("| skip-thought, ours") for line in table)
     assert any(line.startswith("| the same encoder untrained") for line in table)
     assert any("state units are saturated" in line for line in table)
+    assert any("precision@5 of same-label neighbours among 80 IMDB test reviews" in line for line in table)
+
+    # the search: IMDB's test reviews by skip-thought vector, from the command line and as an MLflow Model
+    hits = search.search("ch14_skip_thought", "a good film . truly great !", k=4)
+    assert [h.rank for h in hits] == [1, 2, 3, 4] and all(h.name.startswith("test/") for h in hits)
+    assert all(a.similarity >= b.similarity for a, b in zip(hits, hits[1:], strict=False))
+    for args, message in ((["ch14_skip_thought", "zzzz qqqq"], "none of the query's words is in the encoder's"),
+                          (["ch14_skip_thought", " "], "the query is empty")):
+        assert cli.run(search.main, args) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    out = mlflow.pyfunc.load_model("models:/ch14_skip_thought@champion").predict(
+        ["a good film . truly great !"], params={"k": 2})
+    assert out["rank"].tolist() == [1, 2] and out["name"].tolist() == [h.name for h in hits[:2]]
+
+
+def test_a_texts_skip_thought_vector_is_the_mean_of_its_sentences():
+    from dltm.retrieval import review_sentences, sentence_vectors, text_vectors
+    from pipelines.ch14_retrieval import build_skip_thought
+
+    _, encoder = build_skip_thought(vocab_size=12, length=4, embed_dim=3, hidden=5)
+    vocab = {w: i + 3 for i, w in enumerate("a good film bad plot it was".split())}
+    texts = ["A good film. It was bad!", "", "plot plot plot plot plot plot", "Good."]
+    got = text_vectors(encoder, texts, vocab, 4, chunk=3)  # two chunks: 3 texts, then 1
+    assert got.shape == (4, 5) and got.dtype == np.float32
+    for text, row in zip(texts, got, strict=True):
+        s = review_sentences(text, 4)
+        want = sentence_vectors(encoder, s, vocab, 4).mean(axis=0) if s else np.zeros(5)
+        assert np.allclose(row, want, atol=1e-6)
+    assert not got[1].any() and got[0].any()
 
 
 def test_the_decoders_ignore_what_follows_the_end_of_sentence():

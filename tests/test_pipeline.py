@@ -262,7 +262,7 @@ def synthetic(tmp_path_factory):
         *(x for k, v in (("vector_size", 8), ("workers", 1), ("search_queries", 20), ("neighbours", 5))
           for x in ("-S", f"ch14_paragraph_vector.{k}={v}")),
         *(x for k, v in (("vocab_size", 200), ("embed_dim", 8), ("hidden", 8), ("max_triples", 300),
-                         ("max_words", 12))
+                         ("max_words", 12), ("search_queries", 20), ("neighbours", 5))
           for x in ("-S", f"ch14_skip_thought.{k}={v}")),
         "-S", "appB_smooth.seeds=[1]", "-S", "appB_smooth.vocab_size=2000"],
        ws, env)
@@ -334,6 +334,9 @@ def test_pipeline_writes_every_output(synthetic):
     out = sh([sys.executable, "-m", "stages.search", "ch14_paragraph_vector", "great wonderful film", "-k", "3"],
              ws, env).stdout
     assert [line.split()[0] for line in out.splitlines()] == ["1", "2", "3"], out
+    out = sh([sys.executable, "-m", "stages.search", "ch14_skip_thought", "great wonderful film", "-k", "2"],
+             ws, env).stdout
+    assert [line.split()[0] for line in out.splitlines()] == ["1", "2"], out
     report = (ws / "reports" / "results.md").read_text()
     assert "### Chapter 13: bAbI, test error per task" in report and "CMRC 2018 dev" in report
     assert "### Chapter 14: paragraph vectors on IMDB" in report and "### Chapter 14: skip-thought" in report
