@@ -25,6 +25,11 @@ from dltm.io import read_json
 _PUNCT = re.compile(r'([.",()!?;:])')
 
 
+def is_punctuation(token: str) -> bool:
+    """Whether ``token`` is one of the marks :func:`review_words` splits off as tokens (. " , ( ) ! ? ; :)."""
+    return _PUNCT.fullmatch(token) is not None
+
+
 def review_words(text: str) -> list[str]:
     """The tokens of one review as gensim's doc2vec-IMDB notebook (gensim 3.x, ``normalize_text``) makes them:
     lower case, HTML line breaks as spaces, the marks . " , ( ) ! ? ; : split off as tokens, then whitespace.
@@ -201,7 +206,7 @@ class ParagraphVectorSearch:
     (``doc2vec.model``), then the nearest documents by cosine. ``folder``: models/<task>/search/.
 
     Raises MissingOutputError (with ``hint``) for a folder without the collection or the model, and UserError
-    for an empty query or one without a word of the model's vocabulary."""
+    for an empty query or one without a word of the model's vocabulary (punctuation aside)."""
 
     MODEL_FILE = "doc2vec.model"
 
@@ -218,7 +223,7 @@ class ParagraphVectorSearch:
         words = review_words(query)
         if not query.strip():
             raise UserError("the query is empty")
-        if not any(w in self.model.wv.key_to_index for w in words):
+        if not any(w in self.model.wv.key_to_index and not is_punctuation(w) for w in words):
             raise UserError(f"none of the query's words is in the model's vocabulary ({len(self.model.wv)} words "
                             f"of the training reviews, min_count {self.model.min_count}); try other words")
         with repeatable_inference():
@@ -237,8 +242,8 @@ class SkipThoughtSearch:
     ({"vocabulary": {word: id}, "max_words": n}).
 
     Raises MissingOutputError (with ``hint``) for a folder without the collection, the encoder or the
-    vocabulary, and UserError for an unreadable encoder, an empty query or one without a word of the
-    vocabulary."""
+    vocabulary; UserError (with ``hint``) for an unreadable encoder or vocabulary, and for an empty query or one
+    without a word of the vocabulary (punctuation aside) among the first ``max_words`` of its sentences."""
 
     ENCODER_FILE = "encoder.keras"
     VOCAB_FILE = "skip_thought.json"
@@ -251,14 +256,19 @@ class SkipThoughtSearch:
         from dltm.training import load_keras_model
 
         self.encoder = load_keras_model(folder / self.ENCODER_FILE, hint, compile=False)
-        info = read_json(folder / self.VOCAB_FILE)
-        self.vocabulary: dict[str, int] = info["vocabulary"]
-        self.max_words: int = int(info["max_words"])
+        try:
+            info = read_json(folder / self.VOCAB_FILE)
+            self.vocabulary: dict[str, int] = dict(info["vocabulary"])
+            self.max_words: int = int(info["max_words"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{folder / self.VOCAB_FILE}: not a skip-thought vocabulary ({type(e).__name__}: {e}); "
+                            f"{hint}") from None
 
     def vector(self, query: str) -> np.ndarray:
         if not query.strip():
             raise UserError("the query is empty")
-        if not any(w in self.vocabulary for w in review_words(query)):
+        kept = [w for s in review_sentences(query, self.max_words) for w in s]  # the words the encoder reads
+        if not any(w in self.vocabulary and not is_punctuation(w) for w in kept):
             raise UserError(f"none of the query's words is in the encoder's vocabulary ({len(self.vocabulary)} "
                             f"words of the training sentences); try other words")
         return text_vectors(self.encoder, [query], self.vocabulary, self.max_words)[0]
@@ -297,9 +307,9 @@ def text_vectors(encoder, texts: list[str], vocab: dict[str, int], max_words: in
 
 
 def open_searcher(folder: str | Path, hint: str = "run the stage that trains it first"):
-    """The searcher of a models/<task>/search/ folder: :class:`ParagraphVectorSearch` where it holds a Doc2Vec
-    model, :class:`SkipThoughtSearch` where it holds a Keras encoder. Raises MissingOutputError (with ``hint``)
-    where it holds neither."""
+    """The searcher of a models/<task>/search/ folder whose task is not known (an MLflow Model's artifact):
+    :class:`SkipThoughtSearch` where it holds a Keras encoder, else :class:`ParagraphVectorSearch`. Raises as
+    they do."""
     folder = Path(folder)
     if (folder / SkipThoughtSearch.ENCODER_FILE).is_file():
         return SkipThoughtSearch(folder, hint)

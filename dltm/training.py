@@ -292,15 +292,18 @@ def train_classifier(ctx: Context, data: ClassifierData, build: Callable[[Classi
 def load_keras_model(path: str | Path, hint: str | None = None, compile: bool = True) -> keras.Model:
     """``keras.saving.load_model(path)`` with the project's Keras objects registered (this module imports
     dltm.rnn). Raises :class:`MissingOutputError` for a missing file and :class:`UserError` for a file that is
-    not a ``.keras`` archive (a truncated copy, say), each with ``hint`` (e.g. the command that writes it)."""
+    not a ``.keras`` archive (a truncated copy, say) or an archive without a model Keras can read (no
+    config.json, say), each with ``hint`` (e.g. the command that writes it)."""
     path = Path(path)
     then = f"; {hint}" if hint else ""
     if not path.is_file():
         raise MissingOutputError(f"{path}: missing{then}")
+    if not zipfile.is_zipfile(path):  # Keras 3 raises a ValueError that says "File not found" for these
+        raise UserError(f"{path}: not a readable .keras file (not a zip archive){then}")
     try:
         return keras.saving.load_model(path, compile=compile)
-    except zipfile.BadZipFile as e:
-        raise UserError(f"{path}: not a readable .keras file ({e}){then}") from None
+    except (zipfile.BadZipFile, KeyError) as e:  # a damaged archive; one without config.json
+        raise UserError(f"{path}: not a readable .keras file ({type(e).__name__}: {e}){then}") from None
 
 
 def load_model(ctx: Context, sub: str | None = None) -> keras.Model:

@@ -23,8 +23,9 @@ from pathlib import Path
 from dltm import cli
 from dltm.cli import UserError
 
-SEARCHERS = ("ch14_paragraph_vector", "ch14_skip_thought")
-"""The tasks whose models search a collection (each writes models/<task>/search/)."""
+SEARCHERS = {"ch14_paragraph_vector": "ParagraphVectorSearch", "ch14_skip_thought": "SkipThoughtSearch"}
+"""The tasks whose models search a collection (each writes models/<task>/search/), and the class of
+:mod:`dltm.retrieval` that reads it."""
 
 
 def search(task: str, query: str, k: int = 10, models: str = "models") -> list:
@@ -34,10 +35,11 @@ def search(task: str, query: str, k: int = 10, models: str = "models") -> list:
         raise UserError(f"unknown searcher {task!r}; search takes: {', '.join(SEARCHERS)}")
     if k < 1:
         raise UserError(f"-k must be at least 1, got {k}")
-    from dltm.retrieval import SEARCH_DIR, open_searcher
+    from dltm import retrieval
     from dltm.tasks import dvc_stage
 
-    searcher = open_searcher(Path(models) / task / SEARCH_DIR, f"run `dvc repro {dvc_stage(task)}` first")
+    searcher = getattr(retrieval, SEARCHERS[task])(Path(models) / task / retrieval.SEARCH_DIR,
+                                                   f"run `dvc repro {dvc_stage(task)}` first")
     return searcher.search(query, k)
 
 

@@ -211,18 +211,25 @@ def test_skip_thought_through_the_stages(tmp_path, monkeypatch, capsys):
         "ch14_skip_thought.search_queries": 20})
     assert m["folds"] == 3 and m["n_examples"] == 120 and 0 <= m["test_accuracy"] <= 1
     assert m["search_collection"] == 80 and m["search_queries"] == 20  # synthetic IMDB: 80 test reviews
-    assert 0 <= m["precision_at_5"] <= 1 and 0 <= m["precision_at_5_random_encoder"] <= 1
+    from dltm.retrieval import Collection, text_vectors
+    from pipelines.ch14_retrieval import load_encoder
+
+    collection = Collection(tmp_path / "models" / "ch14_skip_thought" / "search", "")
+    untrained, info = load_encoder(_context(tmp_path), trained=False)
+    queries = np.arange(20)
+    for key, vectors in (("precision_at_5", collection.vectors), ("precision_at_5_random_encoder", text_vectors(
+            untrained, collection.texts(), info["vocabulary"], info["max_words"]))):
+        idx, _ = nearest(vectors[queries], vectors, 5, exclude=queries)
+        assert m[key] == pytest.approx(precision_at_k(collection.labels[idx], collection.labels[queries])), key
     assert json.loads((tmp_path / "models" / "ch14_skip_thought" / "run.json").read_text())["train_examples"] == 72
     assert m["test_accuracy_bow"] > 0.8  # synthetic MR: each sentence holds words of its label
     folds = json.loads((tmp_path / "plots" / "ch14_skip_thought" / "eval" / "folds.json").read_text())
     assert len(folds["skip_thought"]) == len(folds["bow_tfidf_lr"]) == len(folds["random_encoder"]) == 3
     assert m["test_accuracy"] == pytest.approx(np.mean(folds["skip_thought"]))
     assert m["test_accuracy_random_encoder"] == pytest.approx(np.mean(folds["random_encoder"]))
-    from dltm.params import RunSettings
-    from dltm.tasks import Context, get
     from pipelines.ch14_retrieval import skip_thought_vectors
 
-    ctx = Context(get("ch14_skip_thought"), {}, RunSettings(seed=1), None, root=tmp_path)
+    ctx = _context(tmp_path)
     sentences = [["a", "good", "film", "."], []]
     trained, fresh = skip_thought_vectors(ctx, sentences), skip_thought_vectors(ctx, sentences, trained=False)
     assert not np.allclose(trained[0], fresh[0])  # fresh weights, not the trained ones
@@ -245,6 +252,7 @@ def test_skip_thought_through_the_stages(tmp_path, monkeypatch, capsys):
     assert [h.rank for h in hits] == [1, 2, 3, 4] and all(h.name.startswith("test/") for h in hits)
     assert all(a.similarity >= b.similarity for a, b in zip(hits, hits[1:], strict=False))
     for args, message in ((["ch14_skip_thought", "zzzz qqqq"], "none of the query's words is in the encoder's"),
+                          (["ch14_skip_thought", ". ! ?"], "none of the query's words is in the encoder's"),
                           (["ch14_skip_thought", " "], "the query is empty")):
         assert cli.run(search.main, args) == 2
         err = capsys.readouterr().err
@@ -255,6 +263,39 @@ def test_skip_thought_through_the_stages(tmp_path, monkeypatch, capsys):
     out = mlflow.pyfunc.load_model("models:/ch14_skip_thought@champion").predict(
         ["a good film . truly great !"], params={"k": 2})
     assert out["rank"].tolist() == [1, 2] and out["name"].tolist() == [h.name for h in hits[:2]]
+
+
+def _context(root):
+    from dltm.params import RunSettings
+    from dltm.tasks import Context, get
+
+    return Context(get("ch14_skip_thought"), {}, RunSettings(seed=1), None, root=root)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "encoder.keras").write_bytes((f / "encoder.keras").read_bytes()[:500]),
+     "encoder.keras: not a readable .keras file (not a zip archive); run `dvc repro train_skip_thought` first"),
+    (lambda f: (f / "encoder.keras").unlink(), "encoder.keras: missing; run `dvc repro train_skip_thought` first"),
+    (lambda f: (f / "skip_thought.json").write_text("{"), "skip_thought.json: not a skip-thought vocabulary"),
+    (lambda f: (f / "skip_thought.json").write_text('{"vocabulary": {}}'), "skip_thought.json: not a skip-thought"),
+])
+def test_a_damaged_skip_thought_search_is_one_line(tmp_path, capsys, monkeypatch, damage, message):
+    """What `stages.search ch14_skip_thought` reads, damaged after training: one line naming the file."""
+    from dltm.retrieval import SkipThoughtSearch, write_collection
+    from pipelines.ch14_retrieval import build_skip_thought
+
+    folder = tmp_path / "models" / "ch14_skip_thought" / "search"
+    _, encoder = build_skip_thought(vocab_size=8, length=4, embed_dim=3, hidden=5)
+    write_collection(folder, np.eye(3, 5), ["a", "b", "c"], np.array([0, 1, 0]), ["neg", "pos"], ["x", "y", "z"])
+    encoder.save(folder / SkipThoughtSearch.ENCODER_FILE)
+    (folder / SkipThoughtSearch.VOCAB_FILE).write_text('{"vocabulary": {"good": 3}, "max_words": 4}')
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert len(search.search("ch14_skip_thought", "good", k=2)) == 2  # intact, it searches
+    damage(folder)
+    assert cli.run(search.main, ["ch14_skip_thought", "good"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_a_texts_skip_thought_vector_is_the_mean_of_its_sentences():

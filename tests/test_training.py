@@ -56,3 +56,26 @@ def test_fit_settings_are_checked(bad, match):
     p = {"epochs": 2, "batch_size": 4, "optimizer": "adam", **bad}
     with pytest.raises(ParamError, match=match):
         FitSettings.from_params(p, "ch07_x")
+
+
+def test_an_unreadable_keras_file_is_a_user_error_naming_it(tmp_path):
+    """A missing file, one that is not a zip (a truncated copy) and a zip without Keras' config.json: each a
+    one-line error naming the file and the hint, never Keras' ValueError ("File not found") or a KeyError."""
+    import zipfile
+
+    from dltm.cli import MissingOutputError, UserError
+    from dltm.training import load_keras_model
+
+    path = tmp_path / "model.keras"
+    with pytest.raises(MissingOutputError, match=r"model.keras: missing; run it"):
+        load_keras_model(path, "run it")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.save(path)
+    assert load_keras_model(path).output_shape == (None, 2)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(UserError, match=r"model.keras: not a readable .keras file \(not a zip archive\); run it"):
+        load_keras_model(path, "run it")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("metadata.json", "{}")
+    with pytest.raises(UserError, match=r"model.keras: not a readable .keras file \(KeyError"):
+        load_keras_model(path, "run it")
