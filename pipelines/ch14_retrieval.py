@@ -653,20 +653,20 @@ def skip_thought_table(root) -> list[str]:
               "vocabulary. Kiros et al.'s encoder has 2,400 units, 620-d words and a 20k vocabulary expanded to "
               "930k words by a linear map from word2vec; see params.yaml for ours."]
     if "encoder_saturation" in m:
-        lines.append(f"{100 * m['encoder_saturation']:.0f}% of the trained encoder's state units are saturated "
-                     f"(|h| > {SATURATED}) on MR's sentences; near 100%, every sentence gets one vector.")
+        lines += ["", f"{100 * m['encoder_saturation']:.1f}% of the trained encoder's state units are saturated "
+                      f"(|h| > {SATURATED}) on MR's sentences; near 100%, every sentence gets one vector."]
     k = next((key.split("_")[2] for key in m if key.startswith("precision_at_")), None)
     if k is not None:
         pv = root / "metrics" / "ch14_paragraph_vector.json"
         pv = read_json(pv) if pv.is_file() else {}
         others = "; ".join(f"{name} {pv[key]:.3f}" for name, key in (
             ("PV-DBOW", f"precision_at_{k}_dbow_inductive"), ("TF-IDF", f"precision_at_{k}_tfidf")) if key in pv)
-        lines.append(f"The search (`python -m stages.search ch14_skip_thought \"...\"`, a review as the mean vector "
-                     f"of its sentences): precision@{k} of same-label neighbours among {m['search_collection']:,} "
-                     f"IMDB test reviews, {m['search_queries']:,} of them as queries: "
-                     f"{m[f'precision_at_{k}']:.3f}, the untrained encoder "
-                     f"{m[f'precision_at_{k}_random_encoder']:.3f}" + (f" ({others}, from ch14_paragraph_vector)"
-                                                                        if others else "") + ".")
+        compare = f" ({others}, from ch14_paragraph_vector)" if others else ""
+        lines += ["", f"The search (`python -m stages.search ch14_skip_thought \"...\"`, a review as the mean "
+                      f"vector of its sentences): precision@{k} of same-label neighbours among "
+                      f"{m['search_collection']:,} IMDB test reviews, {m['search_queries']:,} of them as queries: "
+                      f"{m[f'precision_at_{k}']:.3f}, the untrained encoder "
+                      f"{m[f'precision_at_{k}_random_encoder']:.3f}{compare}."]
     lines.append("")
     return lines
 
