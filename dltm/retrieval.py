@@ -291,19 +291,16 @@ def text_vectors(encoder, texts: list[str], vocab: dict[str, int], max_words: in
     """One vector per text (n, hidden) float32: the mean of the sentence ``encoder``'s vectors of its sentences
     (:func:`review_sentences`), ``chunk`` texts at a time; a text without a sentence gets zeros. The mean of
     sentence vectors is how a paragraph gets one skip-thought vector: Kiros et al. encode sentences only."""
-    out = []
+    out = np.zeros((len(texts), encoder.output_shape[-1]), dtype=np.float32)
     for start in range(0, len(texts), chunk):
         sentences = [review_sentences(t, max_words) for t in texts[start:start + chunk]]
         counts = np.array([len(s) for s in sentences])
-        flat = [w for s in sentences for w in s]
-        vectors = sentence_vectors(encoder, flat, vocab, max_words, batch_size) if flat else None
-        block = np.zeros((len(sentences), encoder.output_shape[-1]), dtype=np.float32)
-        has = counts > 0
-        if flat:
+        has = np.flatnonzero(counts)  # texts with a sentence; the others keep their zeros
+        if has.size:
+            vectors = sentence_vectors(encoder, [w for s in sentences for w in s], vocab, max_words, batch_size)
             offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])[has]
-            block[has] = np.add.reduceat(vectors, offsets, axis=0) / counts[has, None]
-        out.append(block)
-    return np.concatenate(out) if out else np.zeros((0, encoder.output_shape[-1]), dtype=np.float32)
+            out[start + has] = np.add.reduceat(vectors, offsets, axis=0) / counts[has, None]
+    return out
 
 
 def open_searcher(folder: str | Path, hint: str = "run the stage that trains it first"):

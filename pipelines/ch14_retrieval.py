@@ -204,6 +204,21 @@ def train_paragraph_vector(ctx: Context) -> dict[str, Any]:
             "train_words": int(sum(map(len, words["train"])))}
 
 
+def neighbours(ctx: Context, n_reviews: int) -> int:
+    """The task's ``neighbours`` (k of precision@k). Raises ParamError when the run's ``n_reviews`` test reviews
+    are not more than k."""
+    k = ctx.params["neighbours"]
+    if n_reviews <= k:
+        raise ParamError(f"params.yaml: {ctx.task.id}.neighbours ({k}) needs more test reviews than that; "
+                         f"the run has {n_reviews} (run.max_eval_examples)")
+    return k
+
+
+def precision_k(m: dict[str, Any]) -> str | None:
+    """The k of the ``precision_at_<k>...`` entries of a metrics file ``m``; None without one."""
+    return next((key.split("_")[2] for key in m if key.startswith("precision_at_")), None)
+
+
 def load_vectors(ctx: Context, protocol: str, features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     parts = [np.load(ctx.model_dir / protocol / f"{m}.npz") for m in features]
     return np.hstack([z["train"] for z in parts]), np.hstack([z["test"] for z in parts])
@@ -214,10 +229,7 @@ def evaluate_paragraph_vector(ctx: Context) -> dict[str, Any]:
     reviews = read_json(ctx.model_dir / REVIEWS_FILE)
     y_train, y_test = np.asarray(reviews["train"]["labels"]), np.asarray(reviews["test"]["labels"])
     models = _models(ctx)
-    k = p["neighbours"]
-    if len(y_test) <= k:
-        raise ParamError(f"params.yaml: {ctx.task.id}.neighbours ({k}) needs more test reviews than that; "
-                         f"the run has {len(y_test)} (run.max_eval_examples)")
+    k = neighbours(ctx, len(y_test))
     reviews_text = imdb_reviews(ctx)
     if reviews_text["test"]["names"] != reviews["test"]["names"]:
         raise UserError(f"{ctx.model_dir / REVIEWS_FILE}: trained on other test reviews than these (run.seed or "
@@ -574,11 +586,8 @@ def review_precision(ctx: Context, untrained, info: dict[str, Any]) -> dict[str,
     the trained encoder's review vectors (those the search uses) and the ``untrained`` encoder's."""
     from dltm.retrieval import Collection
 
-    k = ctx.params["neighbours"]
     collection = Collection(ctx.model_dir / SEARCH_DIR, "run `dvc repro train_skip_thought`")
-    if len(collection.names) <= k:
-        raise ParamError(f"params.yaml: {ctx.task.id}.neighbours ({k}) needs more test reviews than that; "
-                         f"the run has {len(collection.names)} (run.max_eval_examples)")
+    k = neighbours(ctx, len(collection.names))
     queries = np.arange(min(ctx.params["search_queries"], len(collection.names)))
     labels = collection.labels
     random_vectors = text_vectors(untrained, collection.texts(), info["vocabulary"], info["max_words"])
@@ -603,7 +612,7 @@ def retrieval_table(root) -> list[str]:
     if not f.is_file():
         return []
     m = read_json(f)
-    k = next((key.split("_")[2] for key in m if key.startswith("precision_at_")), "10")
+    k = precision_k(m) or "10"
     lines = ["### Chapter 14: paragraph vectors on IMDB (error of a logistic regression; precision@"
              f"{k} of same-label neighbours)", "",
              "| features | error, tutorial protocol | error, inductive | gensim tutorial | "
@@ -655,7 +664,7 @@ def skip_thought_table(root) -> list[str]:
     if "encoder_saturation" in m:
         lines += ["", f"{100 * m['encoder_saturation']:.1f}% of the trained encoder's state units are saturated "
                       f"(|h| > {SATURATED}) on MR's sentences; near 100%, every sentence gets one vector."]
-    k = next((key.split("_")[2] for key in m if key.startswith("precision_at_")), None)
+    k = precision_k(m)
     if k is not None:
         pv = root / "metrics" / "ch14_paragraph_vector.json"
         pv = read_json(pv) if pv.is_file() else {}
