@@ -23,6 +23,7 @@ REPORT = Path("reports/results.md")
 def mark_stale(report: Path = REPORT) -> int:
     """Print the stale stages and mark their rows in ``report``; returns how many results are stale."""
     from dvc.exceptions import NotDvcRepoError
+    from dvc.lock import LockError
 
     from dltm import staleness
 
@@ -30,6 +31,10 @@ def mark_stale(report: Path = REPORT) -> int:
         stale = staleness.stale_stages()
     except NotDvcRepoError as e:
         raise cli.UserError(f"--stale: {e}") from None
+    except LockError as e:  # a `dvc repro` (or another DVC command) is running in this checkout
+        busy = str(e).split(", it is being blocked by")[0]
+        raise cli.UserError(f"--stale: DVC is busy in this checkout ({busy}, by another DVC command such as "
+                            "`dvc repro`): run it again when that ends") from None
     results = staleness.stale_results(stale=stale)
     for stage, why in stale.items():
         print(f"stale: {stage}: {why}")

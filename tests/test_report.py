@@ -91,3 +91,39 @@ def test_stale_marks_reach_every_chapter_table_and_the_summary_headline(tmp_path
     assert rows[0].startswith("| [Chapter 5") and rows[1].startswith("| ch05_mnist_cnn-fashion_mnist |")
     assert "## Stale results" in marked and marked.index("## Stale results") < marked.index("## Chapter 4")
     assert mark_report(marked, {}, {}) == mark_report(report, {}, {})  # marks of an earlier call are removed
+
+
+def test_stale_check_while_dvc_is_busy_ends_in_one_line_and_leaves_the_report(tmp_path, monkeypatch, capsys):
+    """`make stale` while a `dvc repro` holds DVC's lock on a stage's files: one line that says so (exit
+    status 2, no traceback), and reports/results.md untouched."""
+    import os
+    import subprocess
+    import sys
+
+    from dltm import cli
+    from stages import report as report_stage
+
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*dvc, "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "a.txt").write_text("a\n")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  copy:\n    cmd: cp a.txt b.txt\n    deps: [a.txt]\n"
+                                       "    outs: [b.txt]\n")
+    subprocess.run([*dvc, "repro", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "results.md").write_text("| copy | 1 |\n")
+    repro = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # stands for `dvc repro`
+    try:  # what DVC's rwlock records while a repro writes b.txt
+        (tmp_path / ".dvc" / "tmp" / "rwlock").write_text(json.dumps(
+            {"write": {os.fspath(tmp_path / "b.txt"): {"pid": repro.pid, "cmd": "dvc repro"}}, "read": {}}))
+        monkeypatch.chdir(tmp_path)
+        capsys.readouterr()
+        assert cli.run(report_stage.main, ["--stale"]) == 2
+        err = capsys.readouterr().err
+    finally:
+        repro.kill()
+        repro.wait()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --stale: DVC is busy") and "Traceback" not in err, err
+    assert "b.txt" in lines[0] and "run it again when that ends" in lines[0]
+    assert (tmp_path / "reports" / "results.md").read_text() == "| copy | 1 |\n"
