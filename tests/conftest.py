@@ -12,6 +12,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def one_line_error(main, argv, capsys) -> str:
+    """Run ``main(argv)`` as its ``__main__`` does; assert exit status 2 and one line on stderr; return it."""
+    from dltm import cli
+
+    capsys.readouterr()
+    assert cli.run(main, argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in captured.err, captured.err
+    return lines[0]
+
+
 def find_mirror() -> Path | None:
     env = os.environ.get("DLTM_DATA_MIRROR")
     for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "datasets", REPO.parent.parent / "shared"

@@ -27,17 +27,7 @@ from pipelines import ch03_keras, ch04_feedforward, ch05_cnn, ch06_word2vec, ch0
 from pipelines import ch09_lstm_sentiment as ch09
 from stages import evaluate, generate, predict, train
 
-from .conftest import REPO, run_task, synthetic_mr, write_params
-
-
-def one_line_error(main, argv, capsys) -> str:
-    """Run ``main(argv)`` as its ``__main__`` does; assert exit status 2 and one line on stderr; return it."""
-    capsys.readouterr()
-    assert cli.run(main, argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in captured.err, captured.err
-    return lines[0]
+from .conftest import REPO, one_line_error, run_task, synthetic_mr, write_params
 
 
 def save_model_folder(folder, model, files: dict) -> None:

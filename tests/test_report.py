@@ -7,6 +7,8 @@ from dltm import tasks
 from dltm.report import anchor, build, copy_figures, cpu_caps
 from dltm.staleness import STALE_MARK, mark_report
 
+from .conftest import one_line_error
+
 PARAMS = """\
 run:
   seed: 1
@@ -100,7 +102,6 @@ def test_stale_check_while_dvc_is_busy_ends_in_one_line_and_leaves_the_report(tm
     import subprocess
     import sys
 
-    from dltm import cli
     from stages import report as report_stage
 
     dvc = [sys.executable, "-m", "dvc"]
@@ -117,13 +118,9 @@ def test_stale_check_while_dvc_is_busy_ends_in_one_line_and_leaves_the_report(tm
         (tmp_path / ".dvc" / "tmp" / "rwlock").write_text(json.dumps(
             {"write": {os.fspath(tmp_path / "b.txt"): {"pid": repro.pid, "cmd": "dvc repro"}}, "read": {}}))
         monkeypatch.chdir(tmp_path)
-        capsys.readouterr()
-        assert cli.run(report_stage.main, ["--stale"]) == 2
-        err = capsys.readouterr().err
+        line = one_line_error(report_stage.main, ["--stale"], capsys)
     finally:
         repro.kill()
         repro.wait()
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: --stale: DVC is busy") and "Traceback" not in err, err
-    assert "b.txt" in lines[0] and "run it again when that ends" in lines[0]
+    assert line.startswith("error: --stale: DVC is busy") and "b.txt" in line and "run it again when that ends" in line
     assert (tmp_path / "reports" / "results.md").read_text() == "| copy | 1 |\n"
