@@ -7,9 +7,12 @@ name the result its summary leads with (``HEADLINE``: a task id, or ``<task>-<va
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,27 +257,114 @@ def notes_of(row: Row, root: Path) -> list[str]:
 
 
 FIGURES = "figures"
-"""reports/figures/: the copies of plots/<result>/{train,eval}/*.png that reports/results.md shows inline. plots/
-is DVC's (cached, not in git); the report and its figures are committed together, as keras-io keeps each
-example's output beside it."""
+"""reports/figures/<result>/{train,eval}/: the copies of plots/<result>/ (its pictures, and the sample tables a
+chapter's section reads, e.g. appendix A's optimizer_defaults.md) that reports/results.md shows. plots/ is DVC's
+(cached, not in git); the report and its figures are committed together, as keras-io keeps each example's output
+beside it."""
+
+RUNS = "runs"
+"""reports/runs/<result>.json: the run record (``<outputs>/<result>/run.json``: seed, caps, epochs, train time,
+machine, commit, MLflow run) each result of the report was made with, and the md5 of the metrics file it was
+recorded beside. Committed with the report, so that ``dvc repro report`` regenerates it in a checkout that lacks
+models/ and plots/ (a fresh clone, a lost DVC cache): a result whose metrics file is unchanged keeps its record and
+its figures; one whose metrics changed takes them from the workspace."""
+
+KEPT_FILES = ("*.png", "*.md")
+"""What of plots/<result>/{train,eval}/ is kept in reports/figures/: pictures and sample tables."""
 
 
-def figures(root: Path) -> dict[Path, str]:
-    """{picture in plots/: its path under reports/figures/} for every result's pictures in the workspace."""
-    return {png: png.relative_to(root / "plots").as_posix() for png in sorted((root / "plots").glob("*/*/*.png"))}
+def md5(path: Path) -> str:
+    """The md5 hex digest of a file's bytes (as DVC hashes files), which ties a run record to its metrics file."""
+    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def copy_figures(root: Path = Path(".")) -> Path:
-    """Replace reports/figures/ whole with the pictures of :func:`figures` (nothing else stays in it)."""
-    from dltm.io import atomic_path
+def result_names(tasks: list[Task]) -> dict[str, str]:
+    """{result name: its run record's path relative to the repository root} for every task and variant."""
+    return {(name := f"{t.id}-{v}" if v else t.id): f"{t.outputs}/{name}/run.json"
+            for t in tasks for v in t.variants or (None,)}
 
-    target = root / "reports" / FIGURES
-    with atomic_path(target) as tmp:
-        tmp.mkdir(parents=True)
-        for png, rel in figures(root).items():
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(png, tmp / rel)
-    return target
+
+def update_records(tasks: list[Task], root: Path = Path(".")) -> dict[str, str]:
+    """Bring reports/runs/ and reports/figures/ up to date with the workspace, both replaced at once.
+
+    For each result with a metrics file (metrics/<name>.json): where the workspace has its run.json, the record is
+    rewritten from it and its figures from plots/<name>/ ("workspace"); otherwise a record whose metrics md5
+    matches the metrics file is kept with its figures ("kept"); otherwise the result has none ("missing").
+    Records and figures of results without a metrics file are dropped. Returns {name: one of those three}."""
+    from dltm.io import staged, write_json
+
+    reports, sources = root / "reports", {}
+    with staged(reports, [RUNS, FIGURES]) as area:
+        (area / RUNS).mkdir()
+        (area / FIGURES).mkdir()
+        for name, run_path in result_names(tasks).items():
+            mfile, run, record = root / "metrics" / f"{name}.json", root / run_path, reports / RUNS / f"{name}.json"
+            if not mfile.is_file():
+                continue
+            if run.is_file():
+                write_json(area / RUNS / f"{name}.json", {"metrics_md5": md5(mfile), "source": run_path,
+                                                          "run": json.loads(run.read_text(encoding="utf-8"))})
+                files = [f for pattern in KEPT_FILES for f in (root / "plots" / name).glob(f"*/{pattern}")]
+                for f in sorted(files):
+                    target = area / FIGURES / f.relative_to(root / "plots")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(f, target)
+                sources[name] = "workspace"
+            elif record.is_file() and json.loads(record.read_text(encoding="utf-8")).get("metrics_md5") == md5(mfile):
+                shutil.copyfile(record, area / RUNS / f"{name}.json")
+                if (reports / FIGURES / name).is_dir():
+                    shutil.copytree(reports / FIGURES / name, area / FIGURES / name)
+                sources[name] = "kept"
+            else:
+                sources[name] = "missing"
+    return sources
+
+
+@contextmanager
+def recorded_view(tasks: list[Task], root: Path = Path(".")) -> Iterator[Path]:
+    """A temporary tree that reads as the repository root ``root``, except that each result's run.json is its
+    record in reports/runs/ and plots/ is reports/figures/: what :func:`build` and the chapters' report sections
+    read (they take a root), made of what is committed. Everything else is a symbolic link into ``root``."""
+    import tempfile
+
+    records = {}
+    for name, run_path in result_names(tasks).items():
+        record = root / "reports" / RUNS / f"{name}.json"
+        if record.is_file():
+            records[run_path] = json.dumps(json.loads(record.read_text(encoding="utf-8"))["run"])
+    with tempfile.TemporaryDirectory(prefix="dltm-report-") as tmp:
+        _overlay(root.resolve(), Path(tmp), {**records, "plots": (root / "reports" / FIGURES).resolve()})
+        yield Path(tmp)
+
+
+def build_recorded(tasks: list[Task], root: Path = Path(".")) -> str:
+    """:func:`build` over :func:`recorded_view`: the page as the report stage writes it, after
+    :func:`update_records`. The paths it names (e.g. a missing dataset's) are relative to the repository root."""
+    with recorded_view(tasks, root) as view:
+        return build(tasks, view).replace(f"{view}/", "")
+
+
+def _overlay(root: Path, view: Path, replaced: dict[str, str | Path]) -> None:
+    """Fill ``view`` with links to ``root``'s entries, except the relative paths of ``replaced``: a str is written
+    there as a file, a Path linked to. Folders above a replaced path are made in ``view``, their other entries
+    linked. (The standard library has no overlay of folders: this is the one the report needs.)"""
+    by_top: dict[str, dict[str, str | Path]] = {}
+    for rel, value in replaced.items():
+        top, _, rest = rel.partition("/")
+        by_top.setdefault(top, {})[rest] = value
+    for entry in root.iterdir() if root.is_dir() else ():
+        if entry.name not in by_top:
+            (view / entry.name).symlink_to(entry)
+    for top, sub in by_top.items():
+        if "" in sub:
+            value = sub[""]
+            if isinstance(value, Path):
+                (view / top).symlink_to(value, target_is_directory=value.is_dir())
+            else:
+                (view / top).write_text(value, encoding="utf-8")
+        else:
+            (view / top).mkdir()
+            _overlay(root / top, view / top, sub)
 
 
 def pictures_of(row: Row, root: Path) -> list[str]:
@@ -298,7 +388,8 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
     lines = [
         "# Results",
         "",
-        "Generated by `dvc repro report` from `metrics/<task>.json` and each task's `run.json`; do not edit.",
+        "Generated by `dvc repro report` from `metrics/<task>.json` and each task's `run.json` (its record kept in",
+        "`reports/runs/`); do not edit.",
         "Each row is one task of the book (task ids as in TASKS.md). *Reference* is the book's number where it",
         "prints one, otherwise the published number the task is measured against.",
         "",
@@ -323,18 +414,27 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
     throughput = ["", "## Training speed", "", "From each run's `run.json`, on the machine of the table above.", "",
                   "| Run | " + " | ".join(k.replace("_", " ") for k in SPEED_KEYS) + " |",
                   "|---|" + "---|" * len(SPEED_KEYS)]
+    recovered: dict[str, int] = {}  # a record's source, where it is not the run.json itself: how many rows
     for r in rows:
         if r.metrics is None:
             continue
-        run = r.run
+        run, mark = r.run, ""
+        record = root / "reports" / RUNS / f"{r.name}.json"
+        source = json.loads(record.read_text(encoding="utf-8")).get("source") if record.is_file() else None
+        if source and source != f"{r.task.outputs}/{r.name}/run.json":
+            recovered[source] = recovered.get(source, 0) + 1
+            mark = " †"
         m = run.get("machine", {})
         device = m.get("gpu") if m.get("gpu") not in (None, "none") else m.get("host_cpu", "?")
         provenance.append(
-            f"| {r.name} | {run.get('seed', '-')} | {caps(run)} | {run.get('train_examples', '-')} | "
+            f"| {r.name}{mark} | {run.get('seed', '-')} | {caps(run)} | {run.get('train_examples', '-')} | "
             f"{run.get('epochs', '-')} | {fmt(run.get('train_seconds'))} | {device}; "
             f"{backend_label(m)} | {str(run.get('git_commit', '?'))[:10]} |")
         speed = {k: run[k] for k in SPEED_KEYS if k in run}
         if speed:
             throughput.append(f"| {r.name} | " + " | ".join(fmt(speed.get(k)) if k in speed else "-"
                                                           for k in SPEED_KEYS) + " |")
+    provenance += ["", "Each row is the run record the result was made with (`reports/runs/<task>.json`, kept while "
+                   "its metrics file is unchanged); a row of `-` has none in this checkout."]
+    provenance += [f"† {n} record(s): {source}." for source, n in recovered.items()]
     return "\n".join(lines + provenance + (throughput if len(throughput) > 6 else [])) + "\n"

@@ -1,5 +1,7 @@
-"""DVC stage ``report``: write reports/results.md from every task's metrics and run record, and copy the pictures
-it shows into reports/figures/ (plots/ is DVC's; the report and its figures are committed).
+"""DVC stage ``report``: write reports/results.md from every task's metrics and run record, keeping the run records in
+reports/runs/ and the pictures it shows in reports/figures/ (models/ and plots/ are DVC's; the report, the records
+and the figures are committed, so the report regenerates where models/ and plots/ are not: see
+:data:`dltm.report.RUNS`).
 
 ``python -m stages.report --stale`` (``make stale``, and ``.ci/run`` before the tests) is not a stage: it asks
 DVC which committed results no longer match the checkout's code and params (:mod:`dltm.staleness`), prints
@@ -57,13 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.stale:
         mark_stale()
         return 0
-    from dltm.report import build, copy_figures
+    from dltm.report import FIGURES, RUNS, build_recorded, update_records
 
-    text = build(list(tasks.all_tasks().values()))
-    figures = copy_figures()
+    every = list(tasks.all_tasks().values())
+    sources = update_records(every)
+    text = build_recorded(every)
     write_text(REPORT, text)
-    print(f"report: {REPORT} ({text.count(chr(10))} lines), its pictures in {figures}/ "
-          f"({sum(1 for _ in figures.rglob('*.png'))} files)")
+    counts = {s: sum(1 for v in sources.values() if v == s) for s in ("workspace", "kept", "missing")}
+    print(f"report: {REPORT} ({text.count(chr(10))} lines); run records in reports/{RUNS}/ and pictures in "
+          f"reports/{FIGURES}/: {counts['workspace']} from this workspace, {counts['kept']} kept (metrics "
+          f"unchanged), {counts['missing']} missing")
+    missing = sorted(n for n, v in sources.items() if v == "missing")
+    if missing:
+        print(f"no run record for {', '.join(missing)}: their metrics changed or are new, and their run.json is "
+              "not in this workspace (`dvc pull`, or `dvc repro` their stages); their provenance shows '-'")
     return 0
 
 

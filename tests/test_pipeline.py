@@ -84,8 +84,8 @@ chapter 9's peephole and comparison tasks (the same train@/evaluate@ stages as i
 classifier on IMDB (as on MR) and chapters 4-5's Fashion-MNIST runs but the softmax regression's; each task's
 own test file runs its stages on tiny data. Every kind of stage still runs; the other items are the same
 commands with other values."""
-SKIP = ("dvc.lock", "metrics/", "reports/results.md", "reports/experiments.md", "reports/figures/", "plots/",
-        "mlflow.db", "models/", "data/")
+SKIP = ("dvc.lock", "metrics/", "reports/results.md", "reports/experiments.md", "reports/figures/", "reports/runs/",
+        "plots/", "mlflow.db", "models/", "data/")
 
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
@@ -365,6 +365,8 @@ def test_pipeline_writes_every_output(synthetic):
     assert f"test_mse_svr_scaled = {boston['test_mse_svr_scaled']:.4f}" in report
     assert "(figures/ch03_sine_fit/eval/sine_fit.png)" in report  # inline, copied beside the report
     assert (ws / "reports" / "figures" / "ch03_sine_fit" / "eval" / "sine_fit.png").read_bytes()[:4] == b"\x89PNG"
+    record = json.loads((ws / "reports" / "runs" / "ch03_sine_fit.json").read_text())  # its run.json, kept beside it
+    assert record["source"] == "models/ch03_sine_fit/run.json" and record["run"]["seed"] == 1
     summary = report.split("## Summary by chapter")[1].split("\n## ")[0]
     assert summary.count("| [Chapter ") == 13 and "| [Appendices A and B" in summary
     shown = json.loads(sh(["dvc", "metrics", "show", "--json"], ws, env).stdout)

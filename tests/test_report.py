@@ -2,9 +2,10 @@
 pictures copied beside the report, and the stale marks of every chapter's table (dltm/staleness.py)."""
 
 import json
+import shutil
 
 from dltm import tasks
-from dltm.report import anchor, build, copy_figures, cpu_caps
+from dltm.report import anchor, build, build_recorded, cpu_caps, md5, update_records
 from dltm.staleness import STALE_MARK, mark_report
 
 from .conftest import one_line_error
@@ -53,6 +54,12 @@ def test_summary_leads_with_the_headline_and_says_where_and_why_we_fall_short(tm
     assert "- **ch04_mnist_softmax**: not run here: its data is missing" in chapter and "### Pictures" not in chapter
 
 
+def report_of(task_list, root):
+    """What the report stage does: the records and figures brought up to date, then the page built from them."""
+    sources = update_records(task_list, root)
+    return build_recorded(task_list, root), sources
+
+
 def test_pictures_are_copied_beside_the_report_and_shown_inline(tmp_path):
     write_result(tmp_path, "ch04_mnist_mlp-fashion_mnist", {"test_accuracy": 0.9})
     png = tmp_path / "plots" / "ch04_mnist_mlp-fashion_mnist" / "eval" / "confusion_matrix.png"
@@ -61,11 +68,73 @@ def test_pictures_are_copied_beside_the_report_and_shown_inline(tmp_path):
     old = tmp_path / "reports" / "figures" / "gone" / "train" / "old.png"  # a picture of an earlier report
     old.parent.mkdir(parents=True)
     old.write_bytes(b"\x89PNG old")
-    report = build(chapter4(), tmp_path)
-    copied = copy_figures(tmp_path) / "ch04_mnist_mlp-fashion_mnist" / "eval" / "confusion_matrix.png"
+    report, sources = report_of(chapter4(), tmp_path)
+    copied = tmp_path / "reports" / "figures" / "ch04_mnist_mlp-fashion_mnist" / "eval" / "confusion_matrix.png"
     assert copied.read_bytes() == b"\x89PNG one" and not old.exists()
+    assert sources == {"ch04_mnist_mlp-fashion_mnist": "workspace"}
     assert ("![ch04_mnist_mlp-fashion_mnist: eval confusion matrix]"
             "(figures/ch04_mnist_mlp-fashion_mnist/eval/confusion_matrix.png)") in report
+
+
+def chapters_4_and_6():
+    return [t for t in tasks.all_tasks().values()
+            if t.chapter in ("pipelines.ch04_feedforward", "pipelines.ch06_word2vec")]
+
+
+def test_the_report_regenerates_from_its_records_where_models_and_plots_are_not(tmp_path):
+    """A fresh clone, or a lost DVC cache: models/, data/embeddings/ and plots/ are gone, metrics/ and reports/ are
+    committed. The same report comes back, provenance and pictures included; a changed metrics file drops its
+    record rather than show another run's provenance beside it."""
+    run = {"seed": 7, "caps": {"max_epochs": 3}, "train_examples": 123, "epochs": 3, "train_seconds": 4.5,
+           "machine": {"host_cpu": "Test CPU", "backend": "tensorflow", "tensorflow": "2.21.0"},
+           "git_commit": "abcdef1234567", "mlflow_run_id": "0123456789abcdef"}
+    write_result(tmp_path, "ch04_mnist_mlp-fashion_mnist", {"test_accuracy": 0.9}, run)
+    emb = tmp_path / "data" / "embeddings" / "ch06_glove-ptb"  # chapter 6 keeps its run.json beside the vectors
+    emb.mkdir(parents=True)
+    (emb / "run.json").write_text(json.dumps({**run, "seed": 8}))
+    (tmp_path / "metrics" / "ch06_glove-ptb.json").write_text(json.dumps({"analogy_accuracy": 0.1}))
+    (tmp_path / "data" / "raw" / "ptb").mkdir(parents=True)
+    for name, kind, pic in [("ch04_mnist_mlp-fashion_mnist", "train", "history.png"),
+                            ("ch06_glove-ptb", "eval", "neighbours.md")]:
+        (tmp_path / "plots" / name / kind).mkdir(parents=True)
+        (tmp_path / "plots" / name / kind / pic).write_bytes(pic.encode())
+    first, sources = report_of(chapters_4_and_6(), tmp_path)
+    assert set(sources.values()) == {"workspace"}
+    assert "| ch04_mnist_mlp-fashion_mnist | 7 | max_epochs=3 | 123 | 3 | 4.5000 | Test CPU; TF 2.21.0 | abcdef1234 |" \
+        in first and "| ch06_glove-ptb | 8 |" in first and "`0123456789ab`" in first
+    assert "figures/ch04_mnist_mlp-fashion_mnist/train/history.png" in first
+
+    shutil.rmtree(tmp_path / "models")
+    shutil.rmtree(tmp_path / "plots")
+    shutil.rmtree(tmp_path / "data" / "embeddings")
+    again, sources = report_of(chapters_4_and_6(), tmp_path)
+    assert again == first and set(sources.values()) == {"kept"}
+    figures = tmp_path / "reports" / "figures"
+    assert (figures / "ch06_glove-ptb" / "eval" / "neighbours.md").read_bytes() == b"neighbours.md"
+    assert (figures / "ch04_mnist_mlp-fashion_mnist" / "train" / "history.png").is_file()
+
+    (tmp_path / "metrics" / "ch04_mnist_mlp-fashion_mnist.json").write_text(json.dumps({"test_accuracy": 0.8}))
+    changed, sources = report_of(chapters_4_and_6(), tmp_path)
+    assert sources == {"ch04_mnist_mlp-fashion_mnist": "missing", "ch06_glove-ptb": "kept"}
+    assert "| ch04_mnist_mlp-fashion_mnist | - | none | - | - | - | ?; TF ? | ? |" in changed
+    assert "history.png" not in changed and not (figures / "ch04_mnist_mlp-fashion_mnist").exists()
+    assert not (tmp_path / "reports" / "runs" / "ch04_mnist_mlp-fashion_mnist.json").exists()
+    assert "| ch06_glove-ptb | 8 |" in changed
+
+
+def test_the_report_stage_says_where_its_records_came_from(tmp_path, monkeypatch, capsys):
+    from stages import report as stage
+
+    monkeypatch.chdir(tmp_path)
+    write_result(tmp_path, "ch04_mnist_mlp-fashion_mnist", {"test_accuracy": 0.9})
+    assert stage.main([]) == 0
+    shutil.rmtree(tmp_path / "models")
+    (tmp_path / "metrics" / "ch02_xor.json").write_text(json.dumps({"accuracy": 1.0}))  # new, and no run.json
+    assert stage.main([]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2].endswith(": 0 from this workspace, 1 kept (metrics unchanged), 1 missing")
+    assert out[-1].startswith("no run record for ch02_xor: ")
+    assert (tmp_path / "reports" / "results.md").read_text().count("| ch04_mnist_mlp-fashion_mnist | 1 |") == 1
 
 
 def test_cpu_caps_reads_the_comments_that_name_the_cpu(tmp_path):
@@ -124,3 +193,17 @@ def test_stale_check_while_dvc_is_busy_ends_in_one_line_and_leaves_the_report(tm
         repro.wait()
     assert line.startswith("error: --stale: DVC is busy") and "b.txt" in line and "run it again when that ends" in line
     assert (tmp_path / "reports" / "results.md").read_text() == "| copy | 1 |\n"
+
+
+def test_a_record_not_made_from_its_run_json_is_marked_with_its_source(tmp_path):
+    """reports/runs/ may hold records recovered from elsewhere (tools/recover_run_records.py): the provenance table
+    marks their rows and says where they came from."""
+    name = "ch04_mnist_mlp-fashion_mnist"
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / f"{name}.json").write_text(json.dumps({"test_accuracy": 0.9}))
+    (tmp_path / "reports" / "runs").mkdir(parents=True)
+    (tmp_path / "reports" / "runs" / f"{name}.json").write_text(json.dumps(
+        {"metrics_md5": md5(tmp_path / "metrics" / f"{name}.json"), "source": "an older report", "run": {"seed": 3}}))
+    report, sources = report_of(chapter4(), tmp_path)
+    assert sources == {name: "kept"}
+    assert f"| {name} † | 3 | none |" in report and "† 1 record(s): an older report." in report
