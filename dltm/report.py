@@ -224,6 +224,46 @@ def summary_section(rows: list[Row], modules: list[str], root: Path) -> list[str
     return lines
 
 
+def override(value: Any) -> str:
+    """A params value as ``dvc exp run -S`` takes it (YAML): null, true, 0.5, [1,2]."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ",".join(override(v) for v in value) + "]"
+    return str(value)
+
+
+def full_size_section(rows: list[Row], root: Path) -> list[str]:
+    """"At the book's or the paper's size": for each task of params.yaml's ``full_size`` block, its results here,
+    the values this CPU ran with, and the ``dvc exp run -S`` line that runs it at the book's or the paper's size.
+    Raises nothing: no params file or no block, no section."""
+    from ruamel.yaml import YAML
+
+    path = root / "params.yaml"
+    params = YAML(typ="safe").load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    full = (params or {}).get("full_size") or {}
+    if not full:
+        return []
+    lines = ["## At the book's or the paper's size", "",
+             "The results above ran at the sizes params.yaml sets for this 2-core CPU. Each line below runs a task "
+             "at the book's or the paper's size instead (a GPU's work), as an experiment beside the committed "
+             "run (`dvc exp show` compares them); the values are params.yaml's `full_size` block.", "",
+             "| Task | Ours here | Reference | Set for this CPU | At full size |", "|---|---|---|---|---|"]
+    for task_id, values in full.items():
+        mine = [r for r in rows if r.task.id == task_id]
+        here = [f"{r.name if r.variant else r.task.metric}: {ours(r.metrics, r.task.metric)}"
+                for r in mine if r.metrics is not None]
+        ran = [r for r in mine if r.metrics is not None] or mine
+        reference = "<br>".join(dict.fromkeys(fmt(r.reference) for r in ran)) or "-"
+        capped = ", ".join(f"{k} = {override(params.get(task_id, {}).get(k))}" for k in values)
+        line = " ".join(f"-S {task_id}.{k}={override(v)}" for k, v in values.items())
+        lines.append(f"| {task_id} | {'<br>'.join(here) or 'not run'} | {reference} | {capped} | "
+                     f"`dvc exp run {line}` |")
+    return lines
+
+
 RESULTS_HEADER = ["| Task | Book section | Dataset | Metric | Ours | Reference | Source | MLflow run |",
                   "|---|---|---|---|---|---|---|---|"]
 
@@ -395,6 +435,8 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
         "",
         *summary_section(rows, modules, root),
     ]
+    full_size = full_size_section(rows, root)
+    lines += ["", *full_size] if full_size else []
     for module in modules:
         mine = [r for r in rows if r.task.chapter == module]
         lines += ["", f"## {chapter_title(module)}", "", *RESULTS_HEADER, *(result_line(r) for r in mine)]

@@ -207,3 +207,30 @@ def test_a_record_not_made_from_its_run_json_is_marked_with_its_source(tmp_path)
     report, sources = report_of(chapter4(), tmp_path)
     assert sources == {name: "kept"}
     assert f"| {name} † | 3 | none |" in report and "† 1 record(s): an older report." in report
+
+
+def test_every_full_size_line_names_the_tasks_own_keys_and_passes_its_checks():
+    """params.yaml's full_size block: each `dvc exp run -S` line the report prints changes keys the task has, to
+    values its params specs accept, so the line runs."""
+    from pathlib import Path
+
+    from dltm.params import load, section, validate
+
+    params = load(Path(__file__).parents[1] / "params.yaml")
+    assert params["full_size"]
+    for task_id, values in params["full_size"].items():
+        task, sec = tasks.get(task_id), section(params, task_id)
+        assert set(values) <= set(sec), task_id
+        assert all(sec[k] != v for k, v in values.items()), task_id  # each one changes something
+        validate(task_id, {**sec, **values}, task.params)
+
+
+def test_the_full_size_section_gives_the_line_beside_the_capped_result(tmp_path):
+    full = "full_size:\n  ch04_mnist_mlp: {epochs: 10, hidden_units: [256, 128]}\n"
+    (tmp_path / "params.yaml").write_text(PARAMS + full)
+    write_result(tmp_path, "ch04_mnist_mlp-fashion_mnist", {"test_accuracy": 0.80})
+    section = build(chapter4(), tmp_path).split("## At the book's or the paper's size")[1].split("\n## ")[0]
+    assert ("| ch04_mnist_mlp | ch04_mnist_mlp-fashion_mnist: 0.8000 | 0.8833 | epochs = 3, hidden_units = [128] | "
+            "`dvc exp run -S ch04_mnist_mlp.epochs=10 -S ch04_mnist_mlp.hidden_units=[256,128]` |") in section
+    (tmp_path / "params.yaml").write_text(PARAMS)  # no full_size block: no section
+    assert "## At the book's" not in build(chapter4(), tmp_path)
