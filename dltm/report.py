@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import shlex
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -225,7 +226,7 @@ def summary_section(rows: list[Row], modules: list[str], root: Path) -> list[str
 
 
 def override(value: Any) -> str:
-    """A params value as ``dvc exp run -S`` takes it (YAML): null, true, 0.5, [1,2]."""
+    """A params value as ``dvc exp run -S`` takes it (Hydra's override grammar): null, true, 0.5, [1,2]."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -237,8 +238,8 @@ def override(value: Any) -> str:
 
 def full_size_section(rows: list[Row], root: Path) -> list[str]:
     """"At the book's or the paper's size": for each task of params.yaml's ``full_size`` block, its results here,
-    the values this CPU ran with, and the ``dvc exp run -S`` line that runs it at the book's or the paper's size.
-    Raises nothing: no params file or no block, no section."""
+    the values this CPU ran with, and the ``dvc exp run -S`` line that runs it at the book's or the paper's size
+    (each argument quoted for a POSIX shell). No params file or no block: no section."""
     from ruamel.yaml import YAML
 
     path = root / "params.yaml"
@@ -258,7 +259,7 @@ def full_size_section(rows: list[Row], root: Path) -> list[str]:
         ran = [r for r in mine if r.metrics is not None] or mine
         reference = "<br>".join(dict.fromkeys(fmt(r.reference) for r in ran)) or "-"
         capped = ", ".join(f"{k} = {override(params.get(task_id, {}).get(k))}" for k in values)
-        line = " ".join(f"-S {task_id}.{k}={override(v)}" for k, v in values.items())
+        line = " ".join(f"-S {shlex.quote(f'{task_id}.{k}={override(v)}')}" for k, v in values.items())
         lines.append(f"| {task_id} | {'<br>'.join(here) or 'not run'} | {reference} | {capped} | "
                      f"`dvc exp run {line}` |")
     return lines
@@ -297,20 +298,21 @@ def notes_of(row: Row, root: Path) -> list[str]:
 
 
 FIGURES = "figures"
-"""reports/figures/<result>/{train,eval}/: the copies of plots/<result>/ (its pictures, and the sample tables a
-chapter's section reads, e.g. appendix A's optimizer_defaults.md) that reports/results.md shows. plots/ is DVC's
-(cached, not in git); the report and its figures are committed together, as keras-io keeps each example's output
-beside it."""
+"""reports/figures/<result>/{train,eval}/: the files of plots/<result>/ that :data:`KEPT_FILES` names (its pictures,
+and the sample tables a chapter's section reads, e.g. appendix A's optimizer_defaults.md), which reports/results.md
+shows. plots/ is DVC's (cached, not in git); the report and its figures are committed together, as keras-io keeps
+each example's output beside it."""
 
 RUNS = "runs"
 """reports/runs/<result>.json: the run record (``<outputs>/<result>/run.json``: seed, caps, epochs, train time,
-machine, commit, MLflow run) each result of the report was made with, and the md5 of the metrics file it was
-recorded beside. Committed with the report, so that ``dvc repro report`` regenerates it in a checkout that lacks
-models/ and plots/ (a fresh clone, a lost DVC cache): a result whose metrics file is unchanged keeps its record and
-its figures; one whose metrics changed takes them from the workspace."""
+machine, commit, MLflow run) each result of the report was made with, the md5 of the metrics file it was recorded
+beside, and its source. Committed with the report, so that ``dvc repro report`` regenerates it in a checkout that
+lacks models/ and plots/ (a fresh clone, a lost DVC cache): see :func:`write_report`."""
 
 KEPT_FILES = ("*.png", "*.md")
 """What of plots/<result>/{train,eval}/ is kept in reports/figures/: pictures and sample tables."""
+
+REPORT = "results.md"
 
 
 def md5(path: Path) -> str:
@@ -319,68 +321,106 @@ def md5(path: Path) -> str:
 
 
 def result_names(tasks: list[Task]) -> dict[str, str]:
-    """{result name: its run record's path relative to the repository root} for every task and variant."""
+    """{result name: its run.json's path relative to the repository root} for every task and variant, in the
+    report's order."""
     return {(name := f"{t.id}-{v}" if v else t.id): f"{t.outputs}/{name}/run.json"
             for t in tasks for v in t.variants or (None,)}
 
 
-def update_records(tasks: list[Task], root: Path = Path(".")) -> dict[str, str]:
-    """Bring reports/runs/ and reports/figures/ up to date with the workspace, both replaced at once.
+def read_record(path: Path) -> dict[str, Any]:
+    """A run record of reports/runs/. Raises :class:`dltm.cli.UserError` naming the file when it is not JSON (a
+    merge conflict, say) or lacks ``metrics_md5``, ``source`` or a ``run`` mapping."""
+    from dltm.cli import UserError
+    from dltm.io import read_json
 
-    For each result with a metrics file (metrics/<name>.json): where the workspace has its run.json, the record is
-    rewritten from it and its figures from plots/<name>/ ("workspace"); otherwise a record whose metrics md5
-    matches the metrics file is kept with its figures ("kept"); otherwise the result has none ("missing").
-    Records and figures of results without a metrics file are dropped. Returns {name: one of those three}."""
-    from dltm.io import staged, write_json
+    try:
+        record = read_json(path)
+    except ValueError as e:  # read_json's message names the file
+        raise UserError(f"{e} (fix it, or delete it to drop the record)") from None
+    if not (isinstance(record, dict) and isinstance(record.get("metrics_md5"), str)
+            and isinstance(record.get("source"), str) and isinstance(record.get("run"), dict)):
+        raise UserError(f"{path}: not a run record (a mapping with metrics_md5, source and run): fix it, or delete "
+                        "it to drop the record")
+    return record
+
+
+def collect_records(tasks: list[Task], root: Path, into: Path) -> dict[str, str]:
+    """Write into ``into``/runs/ and ``into``/figures/ the record and the figures of every result with a metrics
+    file (metrics/<name>.json), and return {name: where they came from}:
+
+    - "workspace": the workspace has its run.json (its stages ran here, or ``dvc pull`` brought them); the record
+      is made from it and the figures from plots/<name>/. The workspace is taken to match the checkout, as
+      ``dvc repro`` keeps it (after ``git pull``, ``dvc checkout``).
+    - "kept": no run.json here, and its record in reports/runs/ was made beside this very metrics file (same
+      md5); the record and its figures are kept.
+    - "missing": neither; the result's provenance shows '-' and it has no pictures.
+
+    Results without a metrics file have no record. Raises UserError (:func:`read_record`) for a bad record."""
+    from dltm.io import read_json, write_json
 
     reports, sources = root / "reports", {}
-    with staged(reports, [RUNS, FIGURES]) as area:
-        (area / RUNS).mkdir()
-        (area / FIGURES).mkdir()
-        for name, run_path in result_names(tasks).items():
-            mfile, run, record = root / "metrics" / f"{name}.json", root / run_path, reports / RUNS / f"{name}.json"
-            if not mfile.is_file():
-                continue
-            if run.is_file():
-                write_json(area / RUNS / f"{name}.json", {"metrics_md5": md5(mfile), "source": run_path,
-                                                          "run": json.loads(run.read_text(encoding="utf-8"))})
-                files = [f for pattern in KEPT_FILES for f in (root / "plots" / name).glob(f"*/{pattern}")]
-                for f in sorted(files):
-                    target = area / FIGURES / f.relative_to(root / "plots")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(f, target)
-                sources[name] = "workspace"
-            elif record.is_file() and json.loads(record.read_text(encoding="utf-8")).get("metrics_md5") == md5(mfile):
-                shutil.copyfile(record, area / RUNS / f"{name}.json")
-                if (reports / FIGURES / name).is_dir():
-                    shutil.copytree(reports / FIGURES / name, area / FIGURES / name)
-                sources[name] = "kept"
-            else:
-                sources[name] = "missing"
+    (into / RUNS).mkdir(parents=True)
+    (into / FIGURES).mkdir(parents=True)
+    for name, run_path in result_names(tasks).items():
+        mfile, run, record = root / "metrics" / f"{name}.json", root / run_path, reports / RUNS / f"{name}.json"
+        if not mfile.is_file():
+            continue
+        if run.is_file():
+            write_json(into / RUNS / f"{name}.json", {"metrics_md5": md5(mfile), "source": run_path,
+                                                      "run": read_json(run)})
+            for f in sorted(f for pattern in KEPT_FILES for f in (root / "plots" / name).glob(f"*/{pattern}")):
+                target = into / FIGURES / f.relative_to(root / "plots")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, target)
+            sources[name] = "workspace"
+        elif record.is_file() and read_record(record)["metrics_md5"] == md5(mfile):
+            shutil.copyfile(record, into / RUNS / f"{name}.json")
+            if (reports / FIGURES / name).is_dir():
+                shutil.copytree(reports / FIGURES / name, into / FIGURES / name)
+            sources[name] = "kept"
+        else:
+            sources[name] = "missing"
     return sources
 
 
+def write_report(tasks: list[Task], root: Path = Path(".")) -> tuple[str, dict[str, str]]:
+    """The report stage: reports/runs/ and reports/figures/ from :func:`collect_records`, and reports/results.md
+    built from them (:func:`build` over :func:`recorded_view`). All three are written aside first and put in
+    place, each whole, only once the page is built: a failure leaves the earlier report, records and figures as
+    they were. Returns the page and :func:`collect_records`' sources."""
+    from dltm.io import staged, write_text
+
+    with staged(root / "reports", [RUNS, FIGURES, REPORT]) as area:
+        sources = collect_records(tasks, root, area)
+        text = build_recorded(tasks, root, area)
+        write_text(area / REPORT, text)
+    return text, sources
+
+
 @contextmanager
-def recorded_view(tasks: list[Task], root: Path = Path(".")) -> Iterator[Path]:
+def recorded_view(tasks: list[Task], root: Path = Path("."), records: Path | None = None) -> Iterator[Path]:
     """A temporary tree that reads as the repository root ``root``, except that each result's run.json is its
-    record in reports/runs/ and plots/ is reports/figures/: what :func:`build` and the chapters' report sections
-    read (they take a root), made of what is committed. Everything else is a symbolic link into ``root``."""
+    record in ``records``/runs/ (reports/runs/ reads as that folder too) and plots/ is ``records``/figures/
+    (``records``: reports/ by default). It is what
+    :func:`build` and the chapters' report sections read (they take a root), made of the committed records. Every
+    other entry is a symbolic link into ``root``."""
     import tempfile
 
-    records = {}
+    records = root / "reports" if records is None else records
+    replaced: dict[str, str | Path] = {"plots": (records / FIGURES).resolve(),
+                                       f"reports/{RUNS}": (records / RUNS).resolve()}
     for name, run_path in result_names(tasks).items():
-        record = root / "reports" / RUNS / f"{name}.json"
-        if record.is_file():
-            records[run_path] = json.dumps(json.loads(record.read_text(encoding="utf-8"))["run"])
+        if (records / RUNS / f"{name}.json").is_file():
+            replaced[run_path] = json.dumps(read_record(records / RUNS / f"{name}.json")["run"])
     with tempfile.TemporaryDirectory(prefix="dltm-report-") as tmp:
-        _overlay(root.resolve(), Path(tmp), {**records, "plots": (root / "reports" / FIGURES).resolve()})
+        _overlay(root.resolve(), Path(tmp), replaced)
         yield Path(tmp)
 
 
-def build_recorded(tasks: list[Task], root: Path = Path(".")) -> str:
-    """:func:`build` over :func:`recorded_view`: the page as the report stage writes it, after
-    :func:`update_records`. The paths it names (e.g. a missing dataset's) are relative to the repository root."""
-    with recorded_view(tasks, root) as view:
+def build_recorded(tasks: list[Task], root: Path = Path("."), records: Path | None = None) -> str:
+    """:func:`build` over :func:`recorded_view`. The paths the page names (e.g. a missing dataset's) are relative
+    to the repository root."""
+    with recorded_view(tasks, root, records) as view:
         return build(tasks, view).replace(f"{view}/", "")
 
 
@@ -462,7 +502,7 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
             continue
         run, mark = r.run, ""
         record = root / "reports" / RUNS / f"{r.name}.json"
-        source = json.loads(record.read_text(encoding="utf-8")).get("source") if record.is_file() else None
+        source = read_record(record)["source"] if record.is_file() else None
         if source and source != f"{r.task.outputs}/{r.name}/run.json":
             recovered[source] = recovered.get(source, 0) + 1
             mark = " †"

@@ -59,12 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.stale:
         mark_stale()
         return 0
-    from dltm.report import FIGURES, RUNS, build_recorded, update_records
+    from dltm.report import FIGURES, RUNS, write_report
 
-    every = list(tasks.all_tasks().values())
-    sources = update_records(every)
-    text = build_recorded(every)
-    write_text(REPORT, text)
+    text, sources = write_report(list(tasks.all_tasks().values()))
     counts = {s: sum(1 for v in sources.values() if v == s) for s in ("workspace", "kept", "missing")}
     print(f"report: {REPORT} ({text.count(chr(10))} lines); run records in reports/{RUNS}/ and pictures in "
           f"reports/{FIGURES}/: {counts['workspace']} from this workspace, {counts['kept']} kept (metrics "

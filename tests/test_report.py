@@ -2,10 +2,14 @@
 pictures copied beside the report, and the stale marks of every chapter's table (dltm/staleness.py)."""
 
 import json
+import re
+import shlex
 import shutil
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
 from dltm import tasks
-from dltm.report import anchor, build, build_recorded, cpu_caps, md5, update_records
+from dltm.report import anchor, build, cpu_caps, md5, write_report
 from dltm.staleness import STALE_MARK, mark_report
 
 from .conftest import one_line_error
@@ -55,9 +59,8 @@ def test_summary_leads_with_the_headline_and_says_where_and_why_we_fall_short(tm
 
 
 def report_of(task_list, root):
-    """What the report stage does: the records and figures brought up to date, then the page built from them."""
-    sources = update_records(task_list, root)
-    return build_recorded(task_list, root), sources
+    """What the report stage does: the records and figures brought up to date, the page built from them."""
+    return write_report(task_list, root)
 
 
 def test_pictures_are_copied_beside_the_report_and_shown_inline(tmp_path):
@@ -223,6 +226,11 @@ def test_every_full_size_line_names_the_tasks_own_keys_and_passes_its_checks():
         assert set(values) <= set(sec), task_id
         assert all(sec[k] != v for k, v in values.items()), task_id  # each one changes something
         validate(task_id, {**sec, **values}, task.params)
+    # and the -S text the report prints reads back, through the parser DVC hands it to, as those values
+    report = build([tasks.get(t) for t in params["full_size"]], Path(__file__).parents[1])
+    printed = [a for line in re.findall(r"`dvc exp run (.*)` \|", report) for a in shlex.split(line) if a != "-S"]
+    parsed = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(printed)}
+    assert parsed == {f"{t}.{k}": v for t, values in params["full_size"].items() for k, v in values.items()}
 
 
 def test_the_full_size_section_gives_the_line_beside_the_capped_result(tmp_path):
@@ -231,6 +239,63 @@ def test_the_full_size_section_gives_the_line_beside_the_capped_result(tmp_path)
     write_result(tmp_path, "ch04_mnist_mlp-fashion_mnist", {"test_accuracy": 0.80})
     section = build(chapter4(), tmp_path).split("## At the book's or the paper's size")[1].split("\n## ")[0]
     assert ("| ch04_mnist_mlp | ch04_mnist_mlp-fashion_mnist: 0.8000 | 0.8833 | epochs = 3, hidden_units = [128] | "
-            "`dvc exp run -S ch04_mnist_mlp.epochs=10 -S ch04_mnist_mlp.hidden_units=[256,128]` |") in section
+            "`dvc exp run -S ch04_mnist_mlp.epochs=10 -S 'ch04_mnist_mlp.hidden_units=[256,128]'` |") in section
     (tmp_path / "params.yaml").write_text(PARAMS)  # no full_size block: no section
     assert "## At the book's" not in build(chapter4(), tmp_path)
+
+
+def test_a_bad_record_is_one_line_naming_it_and_leaves_the_report_as_it_was(tmp_path, monkeypatch, capsys):
+    """A committed record with a merge conflict in it: the stage stops with one line naming the file, and the
+    report, the records and the figures stay as they were."""
+    from stages import report as stage
+
+    monkeypatch.chdir(tmp_path)
+    write_result(tmp_path, "ch04_mnist_mlp-fashion_mnist", {"test_accuracy": 0.9})
+    (tmp_path / "plots" / "ch04_mnist_mlp-fashion_mnist" / "train").mkdir(parents=True)
+    (tmp_path / "plots" / "ch04_mnist_mlp-fashion_mnist" / "train" / "history.png").write_bytes(b"png")
+    assert stage.main([]) == 0
+    shutil.rmtree(tmp_path / "models")
+    reports = tmp_path / "reports"
+    before = {p: p.read_bytes() for p in reports.rglob("*") if p.is_file()}
+    record = reports / "runs" / "ch04_mnist_mlp-fashion_mnist.json"
+    for bad in ("<<<<<<< HEAD\n{}", json.dumps({"metrics_md5": "x", "source": "y"})):
+        record.write_text(bad)
+        before[record] = record.read_bytes()
+        message = one_line_error(stage.main, [], capsys)
+        assert message.startswith("error: reports/runs/ch04_mnist_mlp-fashion_mnist.json: ")
+        assert {p: p.read_bytes() for p in reports.rglob("*") if p.is_file()} == before
+
+
+def test_the_committed_report_regenerates_in_a_checkout_where_no_stage_has_run(tmp_path):
+    """What reports/runs/ is for: in a copy of the repository's files alone (a fresh clone: no models/, plots/ or
+    data/ beyond their placeholders), `dvc repro --single-item report` gives back every provenance row and
+    every picture of the committed report."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    ws = tmp_path / "clone"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    listed += subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+                             ).stdout.splitlines()  # tracked placeholders under ignored folders: plots/.keep
+    for rel in set(listed):
+        if (REPO / rel).is_file():
+            (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, ws / rel)
+    assert not (ws / "models" / "ch03_sine_fit").exists() and (ws / "plots").is_dir()
+    subprocess.run(["git", "init", "-q"], cwd=ws, check=True)
+    proc = subprocess.run([sys.executable, "-m", "dvc", "repro", "--single-item", "report"], cwd=ws,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    def provenance_and_pictures(text):
+        text = text.replace(STALE_MARK, "")
+        rows = text.split("## Where each number came from")[1].split("\n## ")[0].splitlines()
+        return [r for r in rows if r.startswith("| ")], re.findall(r"\(figures/[^)]+\)", text)
+
+    committed = provenance_and_pictures((REPO / "reports" / "results.md").read_text(encoding="utf-8"))
+    again = provenance_and_pictures((ws / "reports" / "results.md").read_text(encoding="utf-8"))
+    assert again == committed and len(committed[0]) > 100 and not any("| - | none | - |" in r for r in again[0])
+    assert "0 from this workspace" in proc.stdout and ", 0 missing" in proc.stdout

@@ -4,16 +4,19 @@ and speed tables, the MLflow run column, chapter 7's protocol and folds, chapter
 appendix A's optimizer table, which the page printed whole. Kim's validation slice, which the page shows only
 as early stopping, is computed as dltm.training does from fold 0 of data/prepared/mr (``dvc repro prepare@mr``).
 
-Run once from the repository root: ``python tools/recover_run_records.py``; then ``dvc repro -s report``.
+Run once from the repository root: ``python -m tools.recover_run_records``; then ``dvc repro -s report``.
 """
 
 import hashlib
-import json
 import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
+
+from dltm import tasks
+from dltm.io import write_json
+from dltm.report import result_names
 
 COMMIT = "4e2763e"
 SOURCE = (f"recovered by tools/recover_run_records.py from reports/results.md at {COMMIT} (the fields it showed of "
@@ -89,12 +92,13 @@ def main() -> None:
                 records[name]["best_epoch"] = int(best[2])
     out = Path("reports/runs")
     out.mkdir(parents=True, exist_ok=True)
+    run_paths = result_names(list(tasks.all_tasks().values()))
     for name, run in records.items():
-        metrics = git_show(f"metrics/{name}.json")
-        if Path(f"models/{name}/run.json").is_file():
+        if Path(run_paths[name]).is_file():
             continue  # the workspace has the real one
-        record = {"metrics_md5": hashlib.md5(metrics.encode()).hexdigest(), "source": SOURCE, "run": run}
-        (out / f"{name}.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        metrics = git_show(f"metrics/{name}.json")
+        write_json(out / f"{name}.json", {"metrics_md5": hashlib.md5(metrics.encode()).hexdigest(),
+                                          "source": SOURCE, "run": dict(sorted(run.items()))})
     opt = page.split("\n### Appendix A: the book's optimizer defaults beside Keras 3's\n\n", 1)[1].split("\n\n", 1)[0]
     target = Path("reports/figures/appA_checks/eval/optimizer_defaults.md")
     target.parent.mkdir(parents=True, exist_ok=True)
