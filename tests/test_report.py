@@ -270,8 +270,10 @@ def test_the_committed_report_regenerates_in_a_checkout_where_no_stage_has_run(t
     """What reports/runs/ is for: in a copy of the repository's files alone (a fresh clone: no models/, plots/ or
     data/ beyond their placeholders), `dvc repro --single-item report` gives back every provenance row and
     every picture of the committed report."""
+    import os
     import subprocess
     import sys
+    from pathlib import Path
 
     from .conftest import REPO
 
@@ -286,8 +288,9 @@ def test_the_committed_report_regenerates_in_a_checkout_where_no_stage_has_run(t
             shutil.copy2(REPO / rel, ws / rel)
     assert not (ws / "models" / "ch03_sine_fit").exists() and (ws / "plots").is_dir()
     subprocess.run(["git", "init", "-q"], cwd=ws, check=True)
-    proc = subprocess.run([sys.executable, "-m", "dvc", "repro", "--single-item", "report"], cwd=ws,
-                          capture_output=True, text=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "dvc", "repro", "--single-item", "report"], cwd=ws, env=env,
+                          capture_output=True, text=True)  # the stage's `python` is this one
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     def provenance_and_pictures(text):
