@@ -19,15 +19,16 @@ STALE_MARK = " (stale)"
 SECTION = "## Stale results"
 
 
-def _reasons(entries: list) -> list[str]:
-    """The reasons in one stage's ``dvc status`` entry that make it stale (missing data does not)."""
+def _reasons(entries: list, not_pulled: set[str] = frozenset()) -> list[str]:
+    """The reasons in one stage's ``dvc status`` entry that make it stale (missing data does not: neither a
+    dependency DVC reports ``deleted`` nor one of ``not_pulled``)."""
     reasons = []
     for entry in entries:
         if entry == "changed command":
             reasons.append("its command changed")
         elif isinstance(entry, dict):
             for path, change in entry.get("changed deps", {}).items():
-                if change in ("modified", "new"):
+                if change in ("modified", "new") and path not in not_pulled:
                     reasons.append(f"{path} {change}")
             for path in entry.get("changed params", {}):
                 reasons.append(f"params {path} changed")
@@ -49,14 +50,25 @@ def stale_stages(root: str | Path = ".") -> dict[str, str]:
         graph = repo.index.graph  # edges go from a stage to the stages it depends on
         locked = locked_stages(".")
         by_name = {stage.addressing: stage for stage in graph.nodes}
+        outs = {str(out.def_path) for stage in graph.nodes for out in stage.outs}
         stale = {name: "; ".join(reasons) for name, entries in status.items()
-                 if name in locked and (reasons := _reasons(entries))}
+                 if name in locked and (reasons := _reasons(entries, not_pulled(outs)))}
         for name in list(stale):
             for downstream in nx.ancestors(graph, by_name[name]):
                 if downstream.addressing in locked:
                     stale.setdefault(downstream.addressing, f"upstream {name} is stale")
     order = [stage.addressing for stage in nx.topological_sort(graph.reverse(copy=False))]
     return {name: stale[name] for name in order if name in stale}
+
+
+def not_pulled(outs: set[str], root: str | Path = ".") -> set[str]:
+    """The folders that hold other stages' outputs (``models``, ``plots``, ``data/embeddings``) of which this
+    checkout has none: a stage that depends on such a folder (the report) sees it "modified" in a fresh clone,
+    where it holds only its committed placeholder (``models/.gitignore``, ``plots/.keep``). That is missing data,
+    not a change. ``outs``: every stage's output paths, relative to ``root``."""
+    folders = {str(parent) for out in outs for parent in Path(out).parents if str(parent) != "."}
+    return {f for f in folders - outs
+            if not any((Path(root) / out).exists() for out in outs if out.startswith(f + "/"))}
 
 
 def locked_stages(root: str | Path = ".") -> set[str]:

@@ -302,3 +302,30 @@ def test_the_committed_report_regenerates_in_a_checkout_where_no_stage_has_run(t
     again = provenance_and_pictures((ws / "reports" / "results.md").read_text(encoding="utf-8"))
     assert again == committed and len(committed[0]) > 100 and not any("| - | none | - |" in r for r in again[0])
     assert "0 from this workspace" in proc.stdout and ", 0 missing" in proc.stdout
+
+
+def test_a_folder_of_outputs_the_checkout_lacks_is_missing_data_not_a_change(tmp_path):
+    """A fresh clone: the report depends on models/, a folder of the train stages' outputs that holds only its
+    committed placeholder there. DVC calls it modified; it is missing data. Once the checkout has outputs in it
+    that differ from what dvc.lock recorded, it is a change."""
+    import subprocess
+    import sys
+
+    from dltm.staleness import stale_stages
+
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*dvc, "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "a.txt").write_text("a\n")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n"
+        "  train:\n    cmd: mkdir -p models/m && cp a.txt models/m/w.txt\n    deps: [a.txt]\n    outs: [models/m]\n"
+        "  report:\n    cmd: ls -R models > r.txt\n    deps: [models]\n    outs: [r.txt]\n")
+    subprocess.run([*dvc, "repro", "-q"], cwd=tmp_path, check=True)
+    assert stale_stages(tmp_path) == {}
+    shutil.rmtree(tmp_path / "models" / "m")
+    (tmp_path / "models" / ".keep").write_text("")  # what a clone has
+    assert stale_stages(tmp_path) == {}
+    (tmp_path / "models" / "m").mkdir()
+    (tmp_path / "models" / "m" / "w.txt").write_text("another model\n")
+    assert stale_stages(tmp_path) == {"report": "models modified"}
