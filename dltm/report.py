@@ -457,11 +457,11 @@ def pictures_of(row: Row, root: Path) -> list[str]:
 def build(tasks: list[Task], root: Path = Path(".")) -> str:
     """reports/results.md: the summary by chapter, then one section per chapter (its results table, its own
     sections, notes and pictures), the backends and GPU runs, and where each number came from."""
-    rows = []
+    rows, run_paths = [], result_names(tasks)
     for task in tasks:
         for variant in task.variants or (None,):
             name = f"{task.id}-{variant}" if variant else task.id
-            mfile, rfile = root / "metrics" / f"{name}.json", root / task.outputs / name / "run.json"
+            mfile, rfile = root / "metrics" / f"{name}.json", root / run_paths[name]
             rows.append(Row(task, variant, json.loads(mfile.read_text(encoding="utf-8")) if mfile.is_file() else None,
                             json.loads(rfile.read_text(encoding="utf-8")) if rfile.is_file() else {}))
     modules = list(dict.fromkeys(task.chapter for task in tasks))  # the book's order: chapters, then appendices
@@ -503,7 +503,7 @@ def build(tasks: list[Task], root: Path = Path(".")) -> str:
         run, mark = r.run, ""
         record = root / "reports" / RUNS / f"{r.name}.json"
         source = read_record(record)["source"] if record.is_file() else None
-        if source and source != f"{r.task.outputs}/{r.name}/run.json":
+        if source and source != run_paths[r.name]:
             recovered[source] = recovered.get(source, 0) + 1
             mark = " †"
         m = run.get("machine", {})

@@ -35,7 +35,7 @@ def cells(line: str) -> list[str]:
 
 def table(page: str, heading: str) -> list[list[str]]:
     body = page.split(f"\n{heading}\n", 1)[1].split("\n#", 1)[0]
-    rows = [cells(x) for x in body.splitlines() if x.startswith("|")]
+    rows = [cells(x) for x in body.split("\n") if x.startswith("|")]
     return rows[2:]  # the header and its rule
 
 
@@ -69,7 +69,7 @@ def main() -> None:
     for row in table(page, "## Training speed"):
         records[row[0]].update({k: number(v) for k, v in zip(SPEED, row[1:], strict=True) if v != "-"})
     chapters = page.split("\n## Where each number came from\n")[0]
-    for line in chapters.splitlines():  # every chapter's results table: the MLflow run is the last column
+    for line in chapters.split("\n"):  # every chapter's results table: the MLflow run is the last column
         c = cells(line) if line.startswith("| ") else []
         if len(c) == 8 and c[0] in records and c[4] != "not run":
             run_id = c[7].strip("`")
